@@ -1,0 +1,60 @@
+# exchange-processor: one command to run it, one to test it. Everything installs itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INFRA_VENV := .venv-infra
+
+.PHONY: help run test test-fast lint format bench deps infra-check clean
+
+help:
+	@echo "make run    - start the sandbox, Azurite and the devhost with a ready connection"
+	@echo "make test   - install what is needed and run the whole test suite"
+	@echo "make bench  - run the benchmarks (after make test)"
+	@echo "make lint   - ruff check + format check"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "==> Python environment ($(VENV))"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --progress-bar on -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> Azurite (npm ci)"
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(INFRA_VENV)/.installed: requirements-infra.txt
+	@echo "==> Offline Bicep checkers ($(INFRA_VENV): checkov, pycep-parser)"
+	@test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --progress-bar on -r requirements-infra.txt
+	@touch $@
+
+deps: $(VENV)/.installed node_modules/.installed
+	@bash scripts/ensure-chromium.sh
+
+run: $(VENV)/.installed node_modules/.installed
+	$(PY) -m devhost.run_all
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: deps $(INFRA_VENV)/.installed
+	@echo "==> ruff"
+	$(VENV)/bin/ruff check .
+	@echo "==> pytest"
+	$(PY) -m pytest
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not browser and not slow"
+
+bench: deps
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) $(INFRA_VENV) node_modules .state .run .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Local stand-in for the Azure Functions host: serves function_app over HTTP and queues."""

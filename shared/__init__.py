@@ -1,0 +1,1 @@
+"""The library the exchange-processor functions share: settings, errors, models, Graph, ops."""

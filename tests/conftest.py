@@ -1,0 +1,104 @@
+"""Shared fixtures: the sandbox and Azurite as real processes on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from devhost.services import Service, azurite_connection_string, start_azurite, start_sandbox
+
+SEED_TENANT = "contoso.test"
+SEED_TENANT_ID = "8f3c1a52-0000-4000-8000-00000000c0de"
+SEED_CLIENT_ID = "5d1e7c9a-0000-4000-8000-00000000a11c"
+SEED_CLIENT_SECRET = "sandbox-app-secret"
+SEED_PASSWORD = "Sandbox-Passw0rd!"
+FABRIKAM_TENANT_ID = "2b7e9d41-0000-4000-8000-0000000fab01"
+FABRIKAM_CLIENT_ID = "7a4f2c18-0000-4000-8000-0000000fab0a"
+FABRIKAM_CLIENT_SECRET = "fabrikam-app-secret"
+
+
+@dataclass
+class Sandbox:
+    """A running sandbox: its base URL, CA bundle and a session for its control API."""
+
+    url: str
+    ca: str
+    service: Service
+    http: requests.Session
+
+    def control(self, method: str, path: str, **kw) -> requests.Response:
+        """Call the control API (`/_sandbox/...`); raises on an HTTP error."""
+        resp = self.http.request(method, f"{self.url}/_sandbox/{path.lstrip('/')}", **kw)
+        resp.raise_for_status()
+        return resp
+
+    def reset(self) -> None:
+        self.control("POST", "reset")
+
+    def add_fault(self, **spec) -> dict:
+        return self.control("POST", "faults", json=spec).json()
+
+    def clear_faults(self) -> None:
+        self.control("DELETE", "faults")
+
+    def requests_log(self) -> list[dict]:
+        data = self.control("GET", "requests").json()
+        return data["value"] if isinstance(data, dict) else data
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """One sandbox for the session (default seed, state in a temp dir); reset it per test."""
+    state = tmp_path_factory.mktemp("sandbox-state")
+    service = start_sandbox(port=0, state_dir=state)
+    url, ca = service.info["url"], service.info["ca"]
+    # The machine sets REQUESTS_CA_BUNDLE; point it (and OpenSSL) at the sandbox CA so every
+    # requests-based client in this process (MSAL, azure-core, ours) trusts the sandbox.
+    previous = {k: os.environ.get(k) for k in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")}
+    os.environ["REQUESTS_CA_BUNDLE"] = ca
+    os.environ["SSL_CERT_FILE"] = ca
+    http = requests.Session()
+    http.verify = ca
+    try:
+        yield Sandbox(url, ca, service, http)
+    finally:
+        http.close()
+        service.stop()
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def fresh_sandbox(sandbox: Sandbox) -> Sandbox:
+    """The session sandbox, reset to its seed with no faults."""
+    sandbox.reset()
+    return sandbox
+
+
+@dataclass
+class Azurite:
+    service: Service
+    connection_string: str
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """One in-memory Azurite for the session."""
+    service = start_azurite()
+    try:
+        yield Azurite(service, azurite_connection_string(service))
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
