@@ -1,0 +1,135 @@
+// Alerts that make failures visible instead of silent: a message that lands in a poison queue, and
+// operations that end failed (the app logs one structured line per operation:
+// "operation operationId=… connection=… operation=… outcome=… durationMs=…").
+
+@description('Prefix for the alert rule names.')
+param namePrefix string
+
+@description('Name of the action group (created only when alertEmail is set).')
+param actionGroupName string
+
+@description('Azure region of the alert rules.')
+param location string
+
+@description('Tags for the resources.')
+param tags object
+
+@description('Log Analytics workspace with the app traces (AppTraces) and queue logs (StorageQueueLogs).')
+param logAnalyticsWorkspaceId string
+
+@description('E-mail address that receives the alerts; empty creates no action group.')
+param alertEmail string = ''
+
+@description('Failed operations per 15 minutes above which the failed-operations alert fires.')
+param failedOperationsThreshold int = 0
+
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
+  name: actionGroupName
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: 'mailproc'
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'admin'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+var actionGroups = empty(alertEmail) ? [] : [
+  actionGroup.id
+]
+
+// A successful PutMessage on a *-poison queue means the Functions host gave up on a message after
+// maxDequeueCount attempts: its queue length just went above zero.
+resource poisonQueueAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
+  name: '${namePrefix}-poison-queue'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'Mail processor: message moved to a poison queue'
+    description: 'A queued mail operation failed maxDequeueCount times and now sits in <queue>-poison. Look up its operationId in the operations table and in AppTraces, fix the cause, then re-queue it.'
+    severity: 1
+    enabled: true
+    scopes: [
+      logAnalyticsWorkspaceId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    autoMitigate: false
+    criteria: {
+      allOf: [
+        {
+          query: 'StorageQueueLogs | where OperationName == "PutMessage" and StatusText == "Success" | extend queue = tostring(split(ObjectKey, "/")[2]) | where queue endswith "-poison" | project TimeGenerated, queue'
+          timeAggregation: 'Count'
+          dimensions: [
+            {
+              name: 'queue'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: actionGroups
+    }
+  }
+}
+
+resource failedOperationsAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
+  name: '${namePrefix}-failed-operations'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'Mail processor: failed operations'
+    description: 'Mail operations ended with outcome=failed. AppTraces holds one line per operation with operationId, connection, operation and durationMs.'
+    severity: 2
+    enabled: true
+    scopes: [
+      logAnalyticsWorkspaceId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: 'AppTraces | where Message has "outcome" and Message contains "outcome=failed" | extend operation = extract(@"\\boperation=(\\S+)", 1, Message), connection = extract(@"\\bconnection=(\\S+)", 1, Message) | project TimeGenerated, operation, connection'
+          timeAggregation: 'Count'
+          dimensions: [
+            {
+              name: 'operation'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: failedOperationsThreshold
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: actionGroups
+    }
+  }
+}

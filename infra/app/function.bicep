@@ -1,0 +1,174 @@
+// The Function App on Flex Consumption (Python 3.11) with its user-assigned managed identity. Its
+// app settings hold no secrets: only endpoints, the identity's client id and behaviour switches.
+// Every setting the code reads is listed in shared/settings.py (SETTING_NAMES); tests/infra
+// checks that each one is set here and that none of LOCAL_ONLY_SETTING_NAMES is.
+
+@description('Name of the Function App.')
+param name string
+
+@description('Name of the Flex Consumption plan.')
+param planName string
+
+@description('Azure region.')
+param location string
+
+@description('Tags for the resources.')
+param tags object
+
+@description('Resource id of the user-assigned managed identity.')
+param identityId string
+
+@description('Client id of the user-assigned managed identity (for DefaultAzureCredential and the host).')
+param identityClientId string
+
+@description('Blob endpoint of the app storage account (https://<account>.blob.core.windows.net/).')
+param storageBlobEndpoint string
+
+@description('Queue endpoint of the app storage account.')
+param storageQueueEndpoint string
+
+@description('Table endpoint of the app storage account.')
+param storageTableEndpoint string
+
+@description('Blob container that holds the deployment package.')
+param deploymentContainerName string
+
+@description('Key Vault URL (https://<vault>.vault.azure.net/).')
+param keyVaultUrl string
+
+@description('Application Insights connection string (an endpoint and resource id; ingestion needs Entra ID).')
+param applicationInsightsConnectionString string
+
+@description('Default Microsoft Graph base URL.')
+param graphBaseUrl string
+
+@description('Default Entra ID authority host.')
+param authorityHost string
+
+@description('Public base URL of the API; empty means the default host name.')
+param publicBaseUrl string = ''
+
+@description('Upper bound on instances.')
+param maximumInstanceCount int = 40
+
+@description('Memory per instance in MB.')
+param instanceMemoryMB int = 2048
+
+@description('Subnet for VNet integration (delegated to Microsoft.App/environments); empty for none.')
+param virtualNetworkSubnetId string = ''
+
+// Everything the host and our code read, and nothing else. Flex Consumption sets the worker runtime
+// and extension version from functionAppConfig, so those are not app settings here. Set on the
+// site itself (not a later config resource) so the host never starts without them.
+var appSettings = {
+  // Functions host storage, identity-based: no connection string, no account key.
+  AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
+  AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
+  AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // Our code (shared/settings.py).
+  KEY_VAULT_URL: keyVaultUrl
+  KEY_VAULT_CREDENTIAL: 'managed_identity'
+  AZURE_CLIENT_ID: identityClientId
+  GRAPH_BASE_URL: graphBaseUrl
+  AUTHORITY_HOST: authorityHost
+  PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${name}.azurewebsites.net' : publicBaseUrl
+  MASK_ADDRESSES_IN_LOGS: 'true'
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225: Zone redundancy on Flex Consumption is region-dependent and needs always-ready instances; queued work waits in the queue through a zone outage and callers retry HTTP.
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_17: Client certificates are not used: DocuFlow authenticates with function keys (x-functions-key) and the sign-in routes are anonymous by design.
+  // checkov:skip=CKV_AZURE_222: Public network access is required: DocuFlow calls the webhooks and users open the sign-in pages from the internet.
+  // checkov:skip=CKV_AZURE_213: Not used on Flex Consumption, whose instances scale to zero per function; external monitors call GET /api/health instead.
+  // checkov:skip=CKV_AZURE_212: Flex Consumption scales per function from zero; a minimum instance count would be an always-ready setting, a cost choice left to the operator.
+  name: name
+  location: location
+  tags: union(tags, {
+    'azd-service-name': 'api'
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    publicNetworkAccess: 'Enabled'
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      remoteDebuggingEnabled: false
+      appSettings: [
+        for setting in items(appSettings): {
+          name: setting.key
+          value: setting.value
+        }
+      ]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// Deployments go through azd with Entra ID; basic (user name + password) publishing stays off.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output name string = site.name
+output url string = 'https://${site.properties.defaultHostName}'

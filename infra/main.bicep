@@ -1,0 +1,237 @@
+// exchange-processor: the whole service in one resource group (azd up). Every module below is
+// least-privilege by construction: the app has no secrets in its settings, only a user-assigned
+// managed identity with data-plane roles on its own storage account and Key Vault.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; seeds the resource token that makes every name unique.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every resource; it must offer the Flex Consumption plan.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object id of the admin who runs the admin command line (azd fills in the signed-in user). Gets Key Vault Secrets Officer; leave empty for none.')
+param adminPrincipalId string = ''
+
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+@description('Kind of principal adminPrincipalId is.')
+param adminPrincipalType string = 'User'
+
+@description('Optional object id of an Entra group of admins that also get Key Vault Secrets Officer (staff change, roles stay).')
+param adminGroupObjectId string = ''
+
+@description('Put storage and Key Vault behind private endpoints and integrate the Function App with a virtual network.')
+param privateNetworking bool = false
+
+@description('Address space of the virtual network (used only with privateNetworking).')
+param vnetAddressPrefix string = '10.40.0.0/16'
+
+@description('Subnet for the Function App VNet integration (used only with privateNetworking).')
+param appSubnetPrefix string = '10.40.0.0/24'
+
+@description('Subnet for the private endpoints (used only with privateNetworking).')
+param privateEndpointSubnetPrefix string = '10.40.1.0/24'
+
+@description('E-mail address that receives the alerts (poison messages, failed operations); empty creates no action group.')
+param alertEmail string = ''
+
+@description('Public base URL of the API when it sits behind a custom domain or gateway; empty means https://<function app>.azurewebsites.net.')
+param publicBaseUrl string = ''
+
+@description('Default Microsoft Graph base URL for connections that do not name their own (national clouds).')
+param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
+
+@description('Default Entra ID authority host for connections that do not name their own (national clouds).')
+param authorityHost string = 'https://login.microsoftonline.com'
+
+@description('Upper bound on Flex Consumption instances; each instance talks to Graph, so this also caps Graph concurrency.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Memory per Flex Consumption instance in MB.')
+param instanceMemoryMB int = 2048
+
+@description('Days a failed operation stays visible in Log Analytics.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+@description('Failed operations per 15 minutes above which the failed-operations alert fires (0: any failure).')
+@minValue(0)
+param failedOperationsThreshold int = 0
+
+var abbrs = loadJsonContent('./abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = '${abbrs.webSitesFunctions}mail-${resourceToken}'
+// Names the code relies on (shared/settings.py: QUEUES, OPERATIONS_TABLE); tests/infra checks them.
+var queueNames = [
+  'mail-send'
+  'mail-move'
+  'mail-draft'
+]
+var operationsTableName = 'operations'
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: '${abbrs.managedIdentityUserAssignedIdentities}mail-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    applicationInsightsName: '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+    retentionInDays: logRetentionDays
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    queueNames: queueNames
+    operationsTableName: operationsTableName
+    deploymentContainerName: deploymentContainerName
+    privateNetworking: privateNetworking
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: '${abbrs.keyVaultVaults}${resourceToken}'
+    location: location
+    tags: tags
+    // A plain string into the module: checkov cannot evaluate a condition on this property.
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module network 'app/network.bicep' = if (privateNetworking) {
+  name: 'network'
+  scope: rg
+  params: {
+    vnetName: '${abbrs.networkVirtualNetworks}${resourceToken}'
+    nsgName: '${abbrs.networkNetworkSecurityGroups}${resourceToken}'
+    privateEndpointPrefix: '${abbrs.networkPrivateEndpoints}${resourceToken}'
+    location: location
+    tags: tags
+    addressPrefix: vnetAddressPrefix
+    appSubnetPrefix: appSubnetPrefix
+    privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    appPrincipalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    adminPrincipalId: adminPrincipalId
+    adminPrincipalType: adminPrincipalType
+    adminGroupObjectId: adminGroupObjectId
+  }
+}
+
+module functionApp 'app/function.bicep' = {
+  name: 'function'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: '${abbrs.webServerFarms}${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageQueueEndpoint: storage.outputs.queueEndpoint
+    storageTableEndpoint: storage.outputs.tableEndpoint
+    deploymentContainerName: deploymentContainerName
+    keyVaultUrl: keyVault.outputs.url
+    applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
+    graphBaseUrl: graphBaseUrl
+    authorityHost: authorityHost
+    publicBaseUrl: publicBaseUrl
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    virtualNetworkSubnetId: privateNetworking ? network.outputs.appSubnetId : ''
+  }
+  // The host starts as soon as the app exists; without its roles it would crash-loop on storage.
+  dependsOn: [
+    rbac
+  ]
+}
+
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    namePrefix: '${abbrs.insightsScheduledQueryRules}${resourceToken}'
+    actionGroupName: '${abbrs.insightsActionGroups}${resourceToken}'
+    location: location
+    tags: tags
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+    alertEmail: alertEmail
+    failedOperationsThreshold: failedOperationsThreshold
+  }
+}
+
+// Outputs land in the azd environment (.azure/<env>/.env); the admin command line reads
+// KEY_VAULT_URL from there, the workflow reads AZURE_FUNCTION_NAME.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_URL string = functionApp.outputs.url
+output AZURE_FUNCTION_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output KEY_VAULT_URL string = keyVault.outputs.url
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output AZURE_LOG_ANALYTICS_WORKSPACE_NAME string = monitoring.outputs.logAnalyticsName
