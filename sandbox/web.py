@@ -51,6 +51,8 @@ class Request:
     # Scratch space for the request log (tenant, app, user) and for faults.
     log: dict[str, Any] = field(default_factory=dict)
     fault_delay: float = 0.0
+    # Set instead of `body` for routes registered with streams_body=True: a file-like reader.
+    stream: Any = None
 
     @classmethod
     def from_target(cls, method: str, target: str, headers: Headers, body: bytes, **kw: Any):
@@ -115,6 +117,7 @@ class Route:
     pattern: re.Pattern[str]
     handler: Handler
     consumes_delay: bool = False
+    streams_body: bool = False
 
 
 class Router:
@@ -130,9 +133,11 @@ class Router:
         handler: Handler,
         *,
         consumes_delay: bool = False,
+        streams_body: bool = False,
         flags: int = 0,
     ) -> None:
-        """Register a handler; consumes_delay: it calls request.apply_fault_delay() itself."""
+        """Register a handler; consumes_delay: it calls request.apply_fault_delay() itself;
+        streams_body: the body is not read up front, the handler reads request.stream."""
         names = [methods] if isinstance(methods, str) else list(methods)
         self.routes.append(
             Route(
@@ -140,6 +145,7 @@ class Router:
                 re.compile(pattern, flags),
                 handler,
                 consumes_delay,
+                streams_body,
             )
         )
 

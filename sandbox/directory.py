@@ -1,0 +1,175 @@
+"""The directory built from the seed: tenants, app registrations, users, mailboxes and grants."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+RIGHTS = frozenset({"FullAccess", "SendAs", "SendOnBehalf"})
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    domain: str
+    display_name: str
+
+
+@dataclass
+class App:
+    """An app registration; `certificates` holds PEM certificates and can grow at run time."""
+
+    client_id: str
+    tenant_id: str
+    display_name: str
+    secrets: tuple[str, ...]
+    certificates: list[str]
+    application_permissions: frozenset[str]
+    delegated_permissions: frozenset[str]
+    key_vault: str  # "readwrite", "read" or "none"
+    redirect_uris: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    upn: str
+    display_name: str
+    mfa_required: bool
+    tenant_id: str
+    password: str = field(default="", repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    id: str
+    address: str
+    display_name: str
+    kind: str  # "user" or "shared"
+    tenant_id: str
+
+
+class Directory:
+    """Case-insensitive look-ups over the seed; a look-up in another tenant finds nothing."""
+
+    def __init__(self, seed: dict[str, Any]) -> None:
+        self._lock = threading.Lock()
+        self._tenants: dict[str, Tenant] = {}
+        self._apps: dict[str, App] = {}
+        self._users: dict[tuple[str, str], User] = {}
+        self._mailboxes: dict[tuple[str, str], Mailbox] = {}
+        self._mailbox_list: list[Mailbox] = []
+        self._rights: dict[tuple[str, str, str], frozenset[str]] = {}
+        for raw in seed["tenants"]:
+            self._load_tenant(raw)
+        self._seed_certificates = {a.client_id: list(a.certificates) for a in self._apps.values()}
+
+    def _load_tenant(self, raw: dict[str, Any]) -> None:
+        tenant = Tenant(raw["id"].lower(), raw["domain"].lower(), raw.get("displayName", ""))
+        self._tenants[tenant.id] = tenant
+        self._tenants[tenant.domain] = tenant
+        for a in raw.get("apps", []):
+            app = App(
+                client_id=a["clientId"].lower(),
+                tenant_id=tenant.id,
+                display_name=a.get("displayName", ""),
+                secrets=tuple(a.get("secrets", [])),
+                certificates=list(a.get("certificates", [])),
+                application_permissions=frozenset(a.get("applicationPermissions", [])),
+                delegated_permissions=frozenset(a.get("delegatedPermissions", [])),
+                key_vault=a.get("keyVault", "none"),
+                redirect_uris=tuple(a.get("redirectUris", [])),
+            )
+            self._apps[app.client_id] = app
+        for u in raw.get("users", []):
+            user = User(
+                id=u["id"].lower(),
+                upn=u["upn"].lower(),
+                display_name=u.get("displayName", u["upn"]),
+                mfa_required=bool(u.get("mfaRequired", False)),
+                tenant_id=tenant.id,
+                password=u.get("password", ""),
+            )
+            self._users[(tenant.id, user.upn)] = user
+            self._users[(tenant.id, user.id)] = user
+            self._add_mailbox(Mailbox(user.id, user.upn, user.display_name, "user", tenant.id))
+        for m in raw.get("sharedMailboxes", []):
+            mailbox = Mailbox(
+                m["id"].lower(), m["address"].lower(), m.get("displayName", ""), "shared", tenant.id
+            )
+            self._add_mailbox(mailbox)
+        for g in raw.get("grants", []):
+            rights = frozenset(g.get("rights", [])) & RIGHTS
+            key = (tenant.id, g["trustee"].lower(), g["mailbox"].lower())
+            self._rights[key] = self._rights.get(key, frozenset()) | rights
+
+    def _add_mailbox(self, mailbox: Mailbox) -> None:
+        self._mailboxes[(mailbox.tenant_id, mailbox.address)] = mailbox
+        self._mailboxes[(mailbox.tenant_id, mailbox.id)] = mailbox
+        self._mailbox_list.append(mailbox)
+
+    def tenant(self, id_or_domain: str | None) -> Tenant | None:
+        return self._tenants.get((id_or_domain or "").lower())
+
+    def tenants(self) -> list[Tenant]:
+        return list({t.id: t for t in self._tenants.values()}.values())
+
+    def app(self, client_id: str | None) -> App | None:
+        return self._apps.get((client_id or "").lower())
+
+    def apps(self, tenant_id: str | None = None) -> list[App]:
+        return [a for a in self._apps.values() if tenant_id in (None, a.tenant_id)]
+
+    def user(self, tenant_id: str | None, upn_or_id: str | None) -> User | None:
+        tenant = self.tenant(tenant_id)
+        if tenant is None:
+            return None
+        return self._users.get((tenant.id, (upn_or_id or "").lower()))
+
+    def users(self, tenant_id: str | None = None) -> list[User]:
+        unique = {u.id: u for u in self._users.values()}
+        return [u for u in unique.values() if tenant_id in (None, u.tenant_id)]
+
+    def mailbox(self, tenant_id: str | None, id_or_address: str | None) -> Mailbox | None:
+        tenant = self.tenant(tenant_id)
+        if tenant is None:
+            return None
+        return self._mailboxes.get((tenant.id, (id_or_address or "").lower()))
+
+    def mailboxes(self, tenant_id: str | None = None) -> list[Mailbox]:
+        tenant = self.tenant(tenant_id) if tenant_id else None
+        if tenant_id and tenant is None:
+            return []
+        return [m for m in self._mailbox_list if tenant is None or m.tenant_id == tenant.id]
+
+    def rights(
+        self, tenant_id: str | None, trustee_upn: str, mailbox_address: str
+    ) -> frozenset[str]:
+        """Mailbox permissions of `trustee_upn` on `mailbox_address` (empty across tenants)."""
+        tenant = self.tenant(tenant_id)
+        if tenant is None:
+            return frozenset()
+        key = (tenant.id, trustee_upn.lower(), mailbox_address.lower())
+        return self._rights.get(key, frozenset())
+
+    def add_certificate(self, client_id: str, pem: str) -> None:
+        """Register a public certificate for an app's client assertions (until reset)."""
+        app = self.app(client_id)
+        if app is None:
+            raise KeyError(client_id)
+        with self._lock:
+            app.certificates.append(pem)
+
+    def check_password(self, user: User, password: str) -> bool:
+        """Whether `password` is the user's seed password (constant-time compare)."""
+        return bool(user.password) and hmac.compare_digest(
+            user.password.encode(), (password or "").encode()
+        )
+
+    def reset(self) -> None:
+        """Forget certificates added at run time (back to the seed's)."""
+        with self._lock:
+            for app in self._apps.values():
+                app.certificates[:] = list(self._seed_certificates.get(app.client_id, []))

@@ -1,0 +1,109 @@
+"""Injected faults: which requests fail, and how (status, reset, delay, accept_then_drop)."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import uuid
+from typing import Any
+
+ACTIONS = frozenset({"status", "reset", "delay", "accept_then_drop"})
+
+
+class FaultSpecError(ValueError):
+    """A fault specification is not valid."""
+
+
+def _normalize(spec: dict[str, Any]) -> dict[str, Any]:
+    """Validate a control-API fault spec and fill in defaults."""
+    if not isinstance(spec, dict):
+        raise FaultSpecError("a fault is a JSON object")
+    action = spec.get("action", "status")
+    if action not in ACTIONS:
+        raise FaultSpecError(f"action must be one of {sorted(ACTIONS)}")
+    path = spec.get("path") or ".*"
+    try:
+        re.compile(path)
+    except re.error as exc:
+        raise FaultSpecError(f"path is not a valid regular expression: {exc}") from exc
+    method = (spec.get("method") or "*").upper()
+    times = spec.get("times")
+    if times is not None and (not isinstance(times, int) or times < 1):
+        raise FaultSpecError("times must be a positive integer (or absent: unlimited)")
+    probability = float(spec.get("probability", 1.0))
+    if not 0.0 <= probability <= 1.0:
+        raise FaultSpecError("probability must be between 0 and 1")
+    status = int(spec.get("status", 503))
+    if not 100 <= status <= 599:
+        raise FaultSpecError("status must be an HTTP status code")
+    retry_after = spec.get("retryAfter")
+    delay_ms = int(spec.get("delayMs", 0) or 0)
+    if delay_ms < 0:
+        raise FaultSpecError("delayMs must not be negative")
+    return {
+        "id": spec.get("id") or uuid.uuid4().hex[:12],
+        "method": method,
+        "path": path,
+        "action": action,
+        "status": status,
+        "retryAfter": retry_after,
+        "delayMs": delay_ms,
+        "times": times,
+        "remaining": times,
+        "probability": probability,
+        "applied": 0,
+    }
+
+
+class Faults:
+    """Thread-safe list of fault specs; the first matching spec with `remaining` left applies."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._lock = threading.Lock()
+        self._specs: list[dict[str, Any]] = []
+        self._rng = rng or random.Random()
+
+    def add(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Add a fault; returns it as stored (with its id). Raises FaultSpecError."""
+        fault = _normalize(spec)
+        fault["_re"] = re.compile(fault["path"])
+        with self._lock:
+            self._specs.append(fault)
+        return _public(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._specs.clear()
+
+    def remove(self, fault_id: str) -> bool:
+        with self._lock:
+            before = len(self._specs)
+            self._specs = [f for f in self._specs if f["id"] != fault_id]
+            return len(self._specs) != before
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [_public(f) for f in self._specs]
+
+    def take(self, method: str, path: str) -> dict[str, Any] | None:
+        """The fault to apply to this request (counting it down), or None."""
+        with self._lock:
+            for fault in self._specs:
+                if fault["method"] not in ("*", method.upper()):
+                    continue
+                if not fault["_re"].search(path):
+                    continue
+                if fault["remaining"] is not None and fault["remaining"] <= 0:
+                    continue
+                if fault["probability"] < 1.0 and self._rng.random() >= fault["probability"]:
+                    continue
+                if fault["remaining"] is not None:
+                    fault["remaining"] -= 1
+                fault["applied"] += 1
+                return _public(fault)
+        return None
+
+
+def _public(fault: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fault.items() if not k.startswith("_")}

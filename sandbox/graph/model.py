@@ -1,0 +1,271 @@
+"""Message resources as Graph shapes them: input validation, defaults and Exchange's limits."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+from typing import Any
+
+from sandbox.graph.errors import GraphError, bad_request, too_large
+
+RECIPIENT_FIELDS = ("toRecipients", "ccRecipients", "bccRecipients")
+WRITABLE = frozenset(
+    {
+        "subject",
+        "body",
+        "from",
+        "sender",
+        "toRecipients",
+        "ccRecipients",
+        "bccRecipients",
+        "replyTo",
+        "importance",
+        "internetMessageId",
+        "internetMessageHeaders",
+        "singleValueExtendedProperties",
+        "categories",
+        "isRead",
+        "isDeliveryReceiptRequested",
+        "isReadReceiptRequested",
+        "flag",
+        "inferenceClassification",
+        "attachments",
+    }
+)
+# Only drafts may change these (Exchange: ErrorInvalidPropertyUpdateSentMessage otherwise).
+DRAFT_ONLY = frozenset(
+    {
+        "subject",
+        "body",
+        "from",
+        "sender",
+        "toRecipients",
+        "ccRecipients",
+        "bccRecipients",
+        "replyTo",
+        "internetMessageId",
+        "internetMessageHeaders",
+    }
+)
+# Read-only properties clients often echo back; Graph ignores them on input.
+IGNORED = frozenset(
+    {
+        "id",
+        "@odata.etag",
+        "@odata.context",
+        "@odata.type",
+        "createdDateTime",
+        "lastModifiedDateTime",
+        "changeKey",
+        "receivedDateTime",
+        "sentDateTime",
+        "hasAttachments",
+        "bodyPreview",
+        "conversationId",
+        "conversationIndex",
+        "parentFolderId",
+        "isDraft",
+        "webLink",
+        "uniqueBody",
+    }
+)
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _recipient(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not isinstance(value.get("emailAddress"), dict):
+        raise bad_request(f"Invalid recipient in '{field}': expected {{'emailAddress': {{...}}}}.")
+    email = value["emailAddress"]
+    address = email.get("address")
+    if not isinstance(address, str) or not address:
+        raise GraphError(
+            400,
+            "ErrorInvalidRecipients",
+            "At least one recipient is not valid., A recipient has no e-mail address.",
+        )
+    out: dict[str, Any] = {"address": address}
+    if email.get("name"):
+        out["name"] = str(email["name"])
+    return {"emailAddress": out}
+
+
+def check_headers(headers: Any, maximum: int) -> list[dict[str, str]]:
+    """Graph's rules for internetMessageHeaders: at most `maximum`, each named x-…."""
+    if headers is None:
+        return []
+    if not isinstance(headers, list):
+        raise bad_request("internetMessageHeaders must be a collection.")
+    if len(headers) > maximum:
+        raise GraphError(
+            400,
+            "InvalidInternetMessageHeaderCollection",
+            f"Maximum number of headers in one message should be less than or equal to {maximum}.",
+        )
+    out = []
+    for header in headers:
+        name = header.get("name") if isinstance(header, dict) else None
+        if not isinstance(name, str) or not name.lower().startswith("x-"):
+            raise GraphError(
+                400,
+                "InvalidInternetMessageHeader",
+                f"The internet message header name '{name}' should start with 'x-' or 'X-'.",
+            )
+        out.append({"name": name, "value": str(header.get("value", ""))})
+    return out
+
+
+def _extended(props: Any) -> list[dict[str, str]]:
+    if not isinstance(props, list):
+        raise bad_request("singleValueExtendedProperties must be a collection.")
+    out = []
+    for prop in props:
+        if not isinstance(prop, dict) or not isinstance(prop.get("id"), str):
+            raise bad_request("Each singleValueExtendedProperty needs an 'id' and a 'value'.")
+        out.append({"id": prop["id"], "value": str(prop.get("value", ""))})
+    return out
+
+
+def merge_extended(old: list[dict[str, str]], new: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Properties are keyed by id (case-insensitive, as Exchange names them)."""
+    merged = {p["id"].lower(): p for p in old}
+    for prop in new:
+        merged[prop["id"].lower()] = prop
+    return list(merged.values())
+
+
+def clean_input(
+    body: Any, limits: dict[str, Any], *, existing: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Validate a message body (create, PATCH or sendMail's `message`); returns Graph fields.
+
+    Raises GraphError 400 for unknown properties, bad recipients or headers, and for changing
+    a sent message's draft-only properties.
+    """
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object (a message).")
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in IGNORED or key.endswith("@odata.type"):
+            continue
+        if key not in WRITABLE:
+            raise GraphError(
+                400,
+                "RequestBodyRead",
+                f"The property '{key}' does not exist on type 'microsoft.graph.message'. "
+                "Make sure to only use property names that are defined by the type.",
+            )
+        if existing is not None and not existing.get("isDraft") and key in DRAFT_ONLY:
+            raise GraphError(
+                400,
+                "ErrorInvalidPropertyUpdateSentMessage",
+                "Update operation is not valid for a property of a sent message.",
+            )
+        if key in (*RECIPIENT_FIELDS, "replyTo"):
+            if value is None:
+                value = []
+            if not isinstance(value, list):
+                raise bad_request(f"'{key}' must be a collection of recipients.")
+            out[key] = [_recipient(v, key) for v in value]
+        elif key in ("from", "sender"):
+            out[key] = None if value is None else _recipient(value, key)
+        elif key == "body":
+            if not isinstance(value, dict):
+                raise bad_request("'body' must be an itemBody with contentType and content.")
+            kind = str(value.get("contentType") or "text").lower()
+            if kind not in ("text", "html"):
+                raise bad_request(f"Invalid body contentType '{kind}' (text or html).")
+            out["body"] = {"contentType": kind, "content": str(value.get("content") or "")}
+        elif key == "importance":
+            level = str(value).lower()
+            if level not in ("low", "normal", "high"):
+                raise bad_request(f"Invalid importance '{value}' (low, normal or high).")
+            out["importance"] = level
+        elif key == "internetMessageHeaders":
+            out[key] = check_headers(value, int(limits.get("maxInternetMessageHeaders", 5)))
+        elif key == "singleValueExtendedProperties":
+            out[key] = _extended(value)
+        elif key == "attachments":
+            out[key] = [file_attachment(a, limits) for a in (value or [])]
+        else:
+            out[key] = value
+    return out
+
+
+def file_attachment(body: Any, limits: dict[str, Any]) -> dict[str, Any]:
+    """A fileAttachment's fields with its bytes decoded; raises GraphError 400/413."""
+    if not isinstance(body, dict):
+        raise bad_request("An attachment must be a JSON object.")
+    kind = body.get("@odata.type", "#microsoft.graph.fileAttachment")
+    if kind.lower() != "#microsoft.graph.fileattachment":
+        raise bad_request(f"The sandbox supports only fileAttachment, not '{kind}'.")
+    name = body.get("name")
+    if not isinstance(name, str) or not name:
+        raise bad_request("An attachment needs a 'name'.")
+    try:
+        content = base64.b64decode(body.get("contentBytes") or "", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise bad_request("contentBytes is not valid base64.") from exc
+    maximum = int(limits.get("maxAttachmentPostBytes", 3 * 1024 * 1024))
+    if len(content) > maximum:
+        raise too_large(maximum)
+    return {
+        "name": name,
+        "contentType": body.get("contentType") or "application/octet-stream",
+        "content": content,
+        "isInline": bool(body.get("isInline", False)),
+        "contentId": body.get("contentId"),
+    }
+
+
+def addresses(message: dict[str, Any], fields: tuple[str, ...] = RECIPIENT_FIELDS) -> list[str]:
+    """Recipient addresses in order, without duplicates (case-insensitive)."""
+    seen, out = set(), []
+    for field in fields:
+        for rcpt in message.get(field) or []:
+            address = rcpt["emailAddress"]["address"]
+            if address.lower() not in seen:
+                seen.add(address.lower())
+                out.append(address)
+    return out
+
+
+def check_sendable(message: dict[str, Any], limits: dict[str, Any]) -> None:
+    """Exchange's submission checks: some recipients, not too many, all well-formed."""
+    everyone = [r for f in RECIPIENT_FIELDS for r in message.get(f) or []]
+    if not everyone:
+        raise GraphError(
+            400,
+            "ErrorInvalidRecipients",
+            "At least one recipient is not valid., A message can't be sent because it contains "
+            "no recipients.",
+        )
+    maximum = int(limits.get("maxRecipients", 500))
+    if len(everyone) > maximum:
+        raise GraphError(
+            400,
+            "ErrorTooManyRecipients",
+            f"The message has {len(everyone)} recipients; the maximum is {maximum}.",
+        )
+    for rcpt in everyone:
+        if not _ADDRESS.match(rcpt["emailAddress"]["address"]):
+            raise GraphError(
+                400,
+                "ErrorInvalidRecipients",
+                "At least one recipient is not valid., Recipient "
+                f"'{rcpt['emailAddress']['address']}' is not resolved.",
+            )
+
+
+def new_internet_message_id(domain: str) -> str:
+    return f"<{secrets.token_hex(12).upper()}@{domain or 'sandbox.test'}>"
+
+
+def preview(body: dict[str, Any] | None) -> str:
+    """bodyPreview: the first 255 characters of the text (tags stripped)."""
+    content = (body or {}).get("content", "")
+    if (body or {}).get("contentType") == "html":
+        content = re.sub(r"<(script|style)\b.*?</\1>", " ", content, flags=re.S | re.I)
+        content = re.sub(r"<[^>]+>", " ", content)
+    return " ".join(content.split())[:255]

@@ -1,0 +1,315 @@
+"""Key Vault secrets API (one vault per sandbox, at the root): versions, paging, challenge."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from sandbox.context import VAULT_RESOURCE, SandboxContext
+from sandbox.tokens import TokenError
+from sandbox.web import Request, Response
+
+NAME_RE = re.compile(r"[0-9a-zA-Z-]{1,127}")
+PAGE_SIZE = 25
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv_secrets (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    value TEXT NOT NULL,
+    content_type TEXT,
+    tags TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+);
+"""
+
+
+def kv_error(status: int, code: str, message: str, inner: str | None = None) -> Response:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if inner:
+        error["innererror"] = {"code": inner}
+    return Response.json({"error": error}, status)
+
+
+class KeyVault:
+    """The secrets of the sandbox's one vault, in SQLite (wiped by reset)."""
+
+    def __init__(self, ctx: SandboxContext) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.db.script(SCHEMA)
+        self.max_value = int(ctx.limits.get("keyVaultMaxValueBytes", 25600))
+        # The vault lives in the first tenant that has an app allowed to use it.
+        self.tenant_id = next(
+            (a.tenant_id for a in ctx.directory.apps() if a.key_vault != "none"),
+            ctx.directory.tenants()[0].id,
+        )
+
+    def reset(self) -> None:
+        self.db.execute("DELETE FROM kv_secrets")
+
+    # --- auth -----------------------------------------------------------------------------
+    def authorize(self, request: Request, write: bool) -> Response | None:
+        """None when the caller may go on; otherwise the 401/403 Key Vault answers with."""
+        authority = f"{self.ctx.base_url}/{self.tenant_id}"
+        challenge = f'Bearer authorization="{authority}", resource="{VAULT_RESOURCE}"'
+        try:
+            principal = self.ctx.tokens.verify(
+                request.headers.get("authorization"), VAULT_RESOURCE, request=request
+            )
+        except TokenError as exc:
+            messages = {
+                "missing": "AKV10000: Request is missing a Bearer or PoP token.",
+                "expired": "AKV10022: Invalid token: the token has expired.",
+                "wrong_audience": "AKV10022: Invalid audience.",
+                "wrong_tenant": "AKV10032: Invalid issuer.",
+                "invalid": "AKV10000: Token validation failed.",
+            }
+            response = kv_error(401, "Unauthorized", messages.get(exc.code, exc.message))
+            response.headers["WWW-Authenticate"] = challenge
+            return response
+        app = self.ctx.directory.app(principal.app_id)
+        allowed = {"readwrite": {"read", "write"}, "read": {"read"}}.get(app.key_vault, set())
+        if principal.tenant_id != self.tenant_id or ("write" if write else "read") not in allowed:
+            return kv_error(
+                403,
+                "Forbidden",
+                f"Caller is not authorized to perform action on resource. Caller: "
+                f"appid={principal.app_id}. Vault: sandbox.",
+                inner="ForbiddenByRbac",
+            )
+        return None
+
+    # --- shapes ---------------------------------------------------------------------------
+    def _id(self, name: str, version: str | None = None) -> str:
+        base = f"{self.ctx.base_url}/secrets/{name}"
+        return f"{base}/{version}" if version else base
+
+    @staticmethod
+    def _attributes(row: Any) -> dict[str, Any]:
+        return {
+            "enabled": bool(row["enabled"]),
+            "created": row["created"],
+            "updated": row["updated"],
+            "recoveryLevel": "Purgeable",
+            "recoverableDays": 0,
+        }
+
+    def _bundle(self, row: Any, with_value: bool = True) -> dict[str, Any]:
+        bundle: dict[str, Any] = {
+            "id": self._id(row["name"], row["version"]),
+            "attributes": self._attributes(row),
+            "tags": json.loads(row["tags"]),
+        }
+        if with_value:
+            bundle["value"] = row["value"]
+        if row["content_type"]:
+            bundle["contentType"] = row["content_type"]
+        return bundle
+
+    def _latest(self, name: str) -> Any:
+        return self.db.one(
+            "SELECT * FROM kv_secrets WHERE name = ? COLLATE NOCASE ORDER BY seq DESC LIMIT 1",
+            (name,),
+        )
+
+    @staticmethod
+    def _not_found(name: str, version: str | None = None) -> Response:
+        what = f"{name}/{version}" if version else name
+        return kv_error(
+            404,
+            "SecretNotFound",
+            f"A secret with (name/id) {what} was not found in this key vault. If you recently "
+            "deleted this secret you may be able to recover it using the correct recovery "
+            "command. For help resolving this issue, please see "
+            "https://go.microsoft.com/fwlink/?linkid=2125182",
+        )
+
+    @staticmethod
+    def _bad_name(name: str) -> Response:
+        return kv_error(
+            400,
+            "BadParameter",
+            f"The request URI contains an invalid name: {name[:130]}",
+        )
+
+    # --- handlers -------------------------------------------------------------------------
+    def set_secret(self, request: Request) -> Response:
+        name = request.params["name"]
+        denied = self.authorize(request, write=True)
+        if denied:
+            return denied
+        if not NAME_RE.fullmatch(name):
+            return self._bad_name(name)
+        body = request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("value"), str):
+            return kv_error(
+                400, "BadParameter", "Property 'value' is required and must be a string."
+            )
+        value = body["value"]
+        if len(value) > self.max_value:
+            return kv_error(
+                400,
+                "BadParameter",
+                f"Secret is beyond the maximum permitted length of {self.max_value} characters.",
+            )
+        attributes = body.get("attributes") or {}
+        now = int(time.time())
+        version = uuid.uuid4().hex
+        with self.db.transaction() as conn:
+            latest = conn.execute(
+                "SELECT name FROM kv_secrets WHERE name = ? COLLATE NOCASE LIMIT 1", (name,)
+            ).fetchone()
+            stored_name = latest["name"] if latest else name
+            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM kv_secrets").fetchone()[0]
+            conn.execute(
+                "INSERT INTO kv_secrets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    stored_name,
+                    version,
+                    value,
+                    body.get("contentType"),
+                    json.dumps(body.get("tags") or {}),
+                    1 if attributes.get("enabled", True) else 0,
+                    now,
+                    now,
+                    seq,
+                ),
+            )
+        row = self.db.one(
+            "SELECT * FROM kv_secrets WHERE name = ? AND version = ?", (stored_name, version)
+        )
+        return Response.json(self._bundle(row))
+
+    def get_secret(self, request: Request) -> Response:
+        name, version = request.params["name"], request.params.get("version") or None
+        denied = self.authorize(request, write=False)
+        if denied:
+            return denied
+        if not NAME_RE.fullmatch(name):
+            return self._bad_name(name)
+        if version:
+            row = self.db.one(
+                "SELECT * FROM kv_secrets WHERE name = ? COLLATE NOCASE AND version = ?",
+                (name, version),
+            )
+        else:
+            row = self._latest(name)
+        if row is None:
+            return self._not_found(name, version)
+        if not row["enabled"]:
+            return kv_error(403, "Forbidden", "Operation get is not allowed on a disabled secret.")
+        return Response.json(self._bundle(row))
+
+    def update_secret(self, request: Request) -> Response:
+        name, version = request.params["name"], request.params.get("version") or None
+        denied = self.authorize(request, write=True)
+        if denied:
+            return denied
+        row = (
+            self.db.one(
+                "SELECT * FROM kv_secrets WHERE name = ? COLLATE NOCASE AND version = ?",
+                (name, version),
+            )
+            if version
+            else self._latest(name)
+        )
+        if row is None:
+            return self._not_found(name, version)
+        body = request.json() or {}
+        attributes = body.get("attributes") or {}
+        enabled = (
+            row["enabled"] if "enabled" not in attributes else int(bool(attributes["enabled"]))
+        )
+        tags = json.dumps(body["tags"]) if "tags" in body else row["tags"]
+        content_type = body.get("contentType", row["content_type"])
+        self.db.execute(
+            "UPDATE kv_secrets SET enabled = ?, tags = ?, content_type = ?, updated = ? "
+            "WHERE name = ? AND version = ?",
+            (enabled, tags, content_type, int(time.time()), row["name"], row["version"]),
+        )
+        row = self.db.one(
+            "SELECT * FROM kv_secrets WHERE name = ? AND version = ?", (row["name"], row["version"])
+        )
+        return Response.json(self._bundle(row, with_value=False))
+
+    def delete_secret(self, request: Request) -> Response:
+        name = request.params["name"]
+        denied = self.authorize(request, write=True)
+        if denied:
+            return denied
+        row = self._latest(name)
+        if row is None:
+            return self._not_found(name)
+        self.db.execute("DELETE FROM kv_secrets WHERE name = ? COLLATE NOCASE", (name,))
+        # No recoveryId: the vault has soft-delete off, so the SDK's delete poller ends at once.
+        bundle = self._bundle(row, with_value=False)
+        bundle["deletedDate"] = int(time.time())
+        return Response.json(bundle)
+
+    def _page(self, request: Request, rows: list[Any], path: str) -> Response:
+        try:
+            size = min(int(request.arg("maxresults", str(PAGE_SIZE)) or PAGE_SIZE), PAGE_SIZE)
+            skip = int(request.arg("$skiptoken", "0") or 0)
+        except ValueError:
+            return kv_error(400, "BadParameter", "maxresults and $skiptoken must be integers.")
+        size = max(size, 1)
+        page = rows[skip : skip + size]
+        items = []
+        for row in page:
+            item = self._bundle(row, with_value=False)
+            if path == "/secrets":
+                item["id"] = self._id(row["name"])
+            items.append(item)
+        next_link = None
+        if skip + size < len(rows):
+            query = {
+                "api-version": request.arg("api-version", "7.6"),
+                "$skiptoken": str(skip + size),
+                "maxresults": str(size),
+            }
+            next_link = f"{self.ctx.base_url}{path}?{urlencode(query)}"
+        return Response.json({"value": items, "nextLink": next_link})
+
+    def list_secrets(self, request: Request) -> Response:
+        denied = self.authorize(request, write=False)
+        if denied:
+            return denied
+        rows = self.db.query(
+            "SELECT s.* FROM kv_secrets s JOIN (SELECT name, MAX(seq) AS seq FROM kv_secrets "
+            "GROUP BY name) latest ON s.name = latest.name AND s.seq = latest.seq ORDER BY s.name"
+        )
+        return self._page(request, rows, "/secrets")
+
+    def list_versions(self, request: Request) -> Response:
+        name = request.params["name"]
+        denied = self.authorize(request, write=False)
+        if denied:
+            return denied
+        rows = self.db.query(
+            "SELECT * FROM kv_secrets WHERE name = ? COLLATE NOCASE ORDER BY seq", (name,)
+        )
+        return self._page(request, rows, f"/secrets/{name}/versions")
+
+
+def register(ctx: SandboxContext) -> None:
+    """Add the /secrets routes to ctx.router."""
+    vault = KeyVault(ctx)
+    ctx.extras["keyvault"] = vault
+    ctx.extras.setdefault("reset_hooks", []).append(vault.reset)
+    name = r"/secrets/(?P<name>[^/]+)"
+    ctx.router.add("GET", r"/secrets/?", vault.list_secrets)
+    ctx.router.add("GET", name + r"/versions", vault.list_versions)
+    ctx.router.add("PUT", name + r"/?", vault.set_secret)
+    ctx.router.add("GET", name + r"/?", vault.get_secret)
+    ctx.router.add("PATCH", name + r"/?", vault.update_secret)
+    ctx.router.add("DELETE", name + r"/?", vault.delete_secret)
+    ctx.router.add("GET", name + r"/(?P<version>[^/]*)", vault.get_secret)
+    ctx.router.add("PATCH", name + r"/(?P<version>[^/]+)", vault.update_secret)

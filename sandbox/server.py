@@ -1,0 +1,324 @@
+"""The sandbox's HTTPS server: threads, keep-alive, routing, and faults at the socket level."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import logging
+import socket
+import ssl
+import struct
+import time
+import uuid
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from sandbox.context import SandboxContext
+from sandbox.web import BadRequestBody, Headers, Request, Response
+
+log = logging.getLogger("sandbox.server")
+
+# Bodies above this are refused before they are read (Graph's own 4 MB cap is the Graph half's job).
+MAX_BODY_BYTES = 256 * 1024 * 1024
+STATUS_CODES = {
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
+
+
+def fault_exempt(path: str) -> bool:
+    """Control paths and the web view pages never get faults (tests need them to stay reliable)."""
+    return path.startswith("/_sandbox/") or path == "/" or path.startswith("/ui/")
+
+
+def fault_response(path: str, fault: dict[str, Any]) -> Response:
+    """The response of a `status` fault, shaped like the surface it hits."""
+    status = fault["status"]
+    headers = {}
+    if fault.get("retryAfter") is not None:
+        headers["Retry-After"] = str(fault["retryAfter"])
+    if "/oauth2/" in path:
+        # Entra's shape, so MSAL reports it like a real outage.
+        code = 90033 if status == 429 else 50001
+        body = {
+            "error": "temporarily_unavailable",
+            "error_description": f"AADSTS{code}: Injected sandbox fault (HTTP {status}).",
+            "error_codes": [code],
+        }
+    else:
+        code_name = STATUS_CODES.get(status, f"Http{status}")
+        body = {"error": {"code": code_name, "message": f"Injected sandbox fault (HTTP {status})."}}
+    return Response.json(body, status, headers)
+
+
+class SandboxServer(ThreadingHTTPServer):
+    """A threading HTTP server that does the TLS handshake in the request thread, not accept()."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], tls: ssl.SSLContext) -> None:
+        super().__init__(address, RequestHandler)
+        self.tls = tls
+        self.ctx: SandboxContext | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(30)
+        try:
+            conn = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            # A client that does not trust our CA hangs up during the handshake: not our error.
+            with contextlib.suppress(OSError):
+                request.close()
+            return
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def shutdown_request(self, request: Any) -> None:
+        # finish_request closed the TLS socket; the plain one was detached by wrap_socket.
+        with contextlib.suppress(OSError):
+            request.close()
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """One connection: parses requests, applies faults, runs the route, writes the response."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "sandbox"
+    sys_version = ""
+    server: SandboxServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the request log (GET /_sandbox/requests) is the record."""
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks, total = [], 0
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_BODY_BYTES:
+                    raise ValueError("body too large")
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            raise ValueError("body too large")
+        return self.rfile.read(length) if length else b""
+
+    def _dispatch(self) -> None:
+        ctx = self.server.ctx
+        assert ctx is not None, "the server is not ready"
+        started = time.monotonic()
+        request_id = str(uuid.uuid4())
+        headers = Headers(self.headers.items())
+        method = self.command.upper()
+        request = Request.from_target(
+            method,
+            self.path,
+            headers,
+            b"",
+            base_url=ctx.base_url,
+            client_ip=self.client_address[0],
+        )
+        entry: dict[str, Any] = {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "method": method,
+            "path": request.path,
+            "status": None,
+            "tenant": None,
+            "app": None,
+            "user": None,
+            "fault": None,
+            "requestId": request_id,
+        }
+        matched = ctx.router.match(method, request.path)
+        streams = isinstance(matched, tuple) and matched[0].streams_body
+        chunked_in = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+        try:
+            if streams and not chunked_in:
+                length = int(self.headers.get("Content-Length") or 0)
+                request.stream = BodyReader(self.rfile, length)
+            else:
+                request.body = self._read_body()
+        except ValueError:
+            self.close_connection = True
+            self._finish_log(entry, request, started, 413)
+            too_large = {"error": {"code": "RequestTooLarge", "message": "The body is too large."}}
+            self._send(request, Response.json(too_large, 413), request_id)
+            return
+        if streams and request.stream is None:
+            request.stream = io.BytesIO(request.body)
+
+        fault = None if fault_exempt(request.path) else ctx.faults.take(method, request.path)
+        action = fault["action"] if fault else None
+        entry["fault"] = action
+        if action == "reset":
+            self._finish_log(entry, request, started, None)
+            self._abort(rst=True)
+            return
+        if action == "status":
+            response = fault_response(request.path, fault)
+            self._finish_log(entry, request, started, response.status)
+            self._drain(request)
+            self._send(request, response, request_id)
+            return
+
+        response = self._route(matched, request, fault)
+        if action == "accept_then_drop":
+            # The handler ran (the request took effect); the client never hears about it.
+            self._finish_log(entry, request, started, response.status)
+            _close_body(response.body)
+            self._abort(rst=False)
+            return
+        self._finish_log(entry, request, started, response.status)
+        self._drain(request)
+        self._send(request, response, request_id)
+
+    def _drain(self, request: Request) -> None:
+        """Read what a streaming handler left unread, so the next request on the link parses."""
+        if isinstance(request.stream, BodyReader) and request.stream.remaining:
+            if request.stream.remaining > MAX_BODY_BYTES:
+                self.close_connection = True
+                return
+            while request.stream.read(1 << 20):
+                pass
+
+    def _route(self, matched: Any, request: Request, fault: dict[str, Any] | None) -> Response:
+        if matched is None:
+            body = {"error": {"code": "NotFound", "message": f"No route for {request.path}"}}
+            return Response.json(body, 404)
+        if matched is False:
+            body = {"error": {"code": "MethodNotAllowed", "message": "Method not allowed"}}
+            return Response.json(body, 405)
+        route, params = matched
+        request.params = params
+        if fault and fault["action"] == "delay":
+            request.fault_delay = fault["delayMs"] / 1000.0
+            if not route.consumes_delay:
+                request.apply_fault_delay()
+        try:
+            return route.handler(request)
+        except BadRequestBody as exc:
+            body = {
+                "error": {"code": "BadRequest", "message": f"The body is not valid JSON: {exc}"}
+            }
+            return Response.json(body, 400)
+        except Exception:
+            log.exception("handler failed: %s %s", request.method, request.path)
+            body = {"error": {"code": "InternalServerError", "message": "Sandbox handler failed"}}
+            return Response.json(body, 500)
+
+    def _finish_log(
+        self, entry: dict[str, Any], request: Request, started: float, status: int | None
+    ) -> None:
+        entry["status"] = status
+        for key in ("tenant", "app", "user"):
+            entry[key] = request.log.get(key)
+        entry["durationMs"] = round((time.monotonic() - started) * 1000, 1)
+        if request.path != "/_sandbox/requests":  # reading the log is not worth logging
+            self.server.ctx.request_log.append(entry)
+
+    def _abort(self, *, rst: bool) -> None:
+        """Close the connection without a response; with rst, make the kernel send a TCP RST."""
+        self.close_connection = True
+        conn = self.connection
+        with contextlib.suppress(OSError):
+            if rst:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                conn.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            # Closing the raw fd skips the TLS close_notify: the peer sees the link just die.
+            socket.socket(fileno=conn.detach()).close()
+
+    def _send(self, request: Request, response: Response, request_id: str) -> None:
+        body = response.body
+        self.send_response(response.status)
+        sent = {k.lower() for k in response.headers}
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        if "request-id" not in sent:
+            self.send_header("request-id", request_id)
+            self.send_header("x-ms-request-id", request_id)
+        client_request_id = request.headers.get("client-request-id")
+        if client_request_id and "client-request-id" not in sent:
+            self.send_header("client-request-id", client_request_id)
+        is_bytes = isinstance(body, bytes | bytearray)
+        if is_bytes and "content-length" not in sent:
+            self.send_header("Content-Length", str(len(body)))
+        chunked = not is_bytes and "content-length" not in sent and request.method != "HEAD"
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if request.method == "HEAD" or response.status in (204, 304):
+            _close_body(body)
+            return
+        if is_bytes:
+            self.wfile.write(body)
+            return
+        try:
+            for chunk in body:
+                if not chunk:
+                    continue
+                if chunked:
+                    self.wfile.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                else:
+                    self.wfile.write(chunk)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        finally:
+            _close_body(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+
+class BodyReader(io.RawIOBase):
+    """A request body of known length, read on demand by a streaming handler."""
+
+    def __init__(self, rfile: Any, length: int) -> None:
+        self._rfile = rfile
+        self.remaining = length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        size = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        data = self._rfile.read(size)
+        if not data:
+            raise ConnectionError("the client closed the connection mid-body")
+        self.remaining -= len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _close_body(body: bytes | Iterable[bytes]) -> None:
+    close = getattr(body, "close", None)
+    if callable(close):
+        close()

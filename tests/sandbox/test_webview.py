@@ -1,0 +1,120 @@
+"""The web view in headless Chromium: browse to a sent message, download its attachment, and
+prove that a hostile mail body never runs."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.sandbox.graph_client import ADMIN, ANNA, Graph, app_token, rcpt
+
+pytestmark = pytest.mark.browser
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+HOSTILE = (
+    "<p id=visible>Hello from the body</p>"
+    "<script>window.top.document.title='pwned-script';"
+    "document.body.setAttribute('data-pwned','script')</script>"
+    "<img src=x onerror=\"window.top.document.title='pwned-img';"
+    "document.body.setAttribute('data-pwned','img')\">"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Browser, fresh_sandbox) -> Iterator[Page]:
+    context = browser.new_context(ignore_https_errors=True, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def send(sandbox, subject: str, html: str, attachment: bytes | None = None) -> None:
+    g = Graph(sandbox.url, sandbox.ca, app_token(sandbox.url))
+    message: dict = {
+        "subject": subject,
+        "body": {"contentType": "html", "content": html},
+        "toRecipients": [rcpt(ANNA), rcpt("extern@example.com")],
+    }
+    if attachment is not None:
+        message["attachments"] = [
+            {
+                "@odata.type": "#microsoft.graph.fileAttachment",
+                "name": "factuur.pdf",
+                "contentType": "application/pdf",
+                "contentBytes": base64.b64encode(attachment).decode(),
+            }
+        ]
+    assert g.post(f"users/{ADMIN}/sendMail", json={"message": message}).status_code == 202
+
+
+def test_a_sent_message_is_reachable_by_clicking_and_its_attachment_downloads(
+    page: Page, fresh_sandbox
+):
+    pdf = b"%PDF-1.4 sandbox " + bytes(range(256)) * 40
+    send(fresh_sandbox, "Factuur maart", "<p>Zie bijlage</p>", pdf)
+    page.goto(fresh_sandbox.url + "/")
+    page.get_by_role("link", name=ADMIN).click()
+    page.get_by_role("link", name="Sent Items").click()
+    page.get_by_role("link", name="Factuur maart").click()
+    assert page.locator("h1").inner_text() == "Factuur maart"
+    with page.expect_download() as info:
+        page.get_by_role("link", name="factuur.pdf").click()
+    download = info.value
+    assert download.suggested_filename == "factuur.pdf"
+    with open(download.path(), "rb") as fh:
+        assert fh.read() == pdf
+    page.get_by_role("link", name="Outbound").click()
+    assert page.get_by_role("cell", name="extern@example.com").count() == 1
+
+
+def test_script_and_onerror_in_a_mail_body_do_not_execute(page: Page, fresh_sandbox):
+    send(fresh_sandbox, "Hostile", HOSTILE)
+    page.goto(fresh_sandbox.url + f"/ui/mailboxes/contoso.test/{ANNA}")
+    page.get_by_role("link", name="Hostile").click()
+    frame = page.frame_locator("iframe")
+    # The body rendered (the test can see it) ...
+    assert frame.locator("#visible").inner_text() == "Hello from the body"
+    page.wait_for_load_state("load")
+    # ... but neither its <script> nor its onerror= ran.
+    assert "pwned" not in page.title()
+    assert frame.locator("body").get_attribute("data-pwned") is None
+    assert page.evaluate("document.title") == page.title()
+
+
+def test_faults_can_be_injected_and_cleared_from_the_page(page: Page, fresh_sandbox):
+    page.goto(fresh_sandbox.url + "/ui/faults")
+    page.fill("input[name=path]", r"^/v1\.0/users/nobody")
+    page.fill("input[name=times]", "1")
+    page.get_by_role("button", name="Add").click()
+    assert fresh_sandbox.control("GET", "faults").json()
+    assert page.get_by_role("cell", name=r"^/v1\.0/users/nobody").count() == 1
+    g = Graph(fresh_sandbox.url, fresh_sandbox.ca, app_token(fresh_sandbox.url))
+    assert g.get("users/nobody@contoso.test/messages").status_code == 503
+    page.goto(fresh_sandbox.url + "/ui/requests")
+    assert page.locator("tr.fault").count() >= 1
+    page.goto(fresh_sandbox.url + "/ui/faults")
+    page.get_by_role("button", name="Clear all faults").click()
+    assert page.get_by_text("No faults").count() == 1
