@@ -33,8 +33,10 @@ $(INFRA_VENV)/.installed: requirements-infra.txt
 deps: $(VENV)/.installed node_modules/.installed
 	@bash scripts/ensure-chromium.sh
 
+# Ports: SANDBOX_PORT=8443 DEVHOST_PORT=7071 make run (state in .state/, settings in
+# local.settings.json, both git-ignored).
 run: $(VENV)/.installed node_modules/.installed
-	$(PY) -m devhost.run_all
+	@PYTHONUNBUFFERED=1 $(PY) -m devhost.run_all
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -48,7 +50,10 @@ test: deps $(INFRA_VENV)/.installed
 	@echo "==> ruff"
 	$(VENV)/bin/ruff check .
 	@echo "==> pytest"
-	$(PY) -m pytest
+	@# Exit 5 means pytest collected nothing: that is a broken suite, never a pass.
+	@$(PY) -m pytest; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
+	  exit $$status
 
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -m "not browser and not slow"

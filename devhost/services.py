@@ -146,3 +146,26 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def start_devhost(
+    *,
+    settings: Path,
+    root: Path = ROOT,
+    port: int = 0,
+    state_dir: Path | None = None,
+    env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+    echo: bool = False,
+    timeout: float = 60.0,
+) -> Service:
+    """Start `python -m devhost`; info has url (http://127.0.0.1:PORT)."""
+    cmd = [sys.executable, "-m", "devhost", "--port", str(port), "--settings", str(settings)]
+    cmd += ["--root", str(root)]
+    if state_dir:
+        cmd += ["--state-dir", str(state_dir)]
+    cmd += extra_args or []
+    ready = {"ready": re.compile(r"devhost ready (?P<url>http://\S+)")}
+    # The devhost logs unbuffered so its output (and a test's .logs()) is never behind.
+    env = {"PYTHONUNBUFFERED": "1", **(env or {})}
+    return _start("devhost", cmd, ready, env=env, echo=echo, timeout=timeout)

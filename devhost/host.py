@@ -1,0 +1,76 @@
+"""The devhost: load settings, import function_app, serve its HTTP and queue triggers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devhost.app_index import FunctionIndex, import_app, index_functions
+from devhost.host_config import HostConfig, load_host_config
+from devhost.http_host import DevhostServer, HttpHost, make_server
+from devhost.keys import HostKeys, load_keys
+from devhost.local_settings import apply_values, read_local_settings
+
+log = logging.getLogger("devhost")
+
+
+@dataclass
+class Devhost:
+    """A started devhost; stop() ends the HTTP server and the queue listeners."""
+
+    url: str
+    keys: HostKeys
+    index: FunctionIndex
+    config: HostConfig
+    server: DevhostServer
+    listeners: list = field(default_factory=list)
+    _thread: threading.Thread | None = None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for listener in self.listeners:
+            listener.stop(timeout)
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_devhost(
+    *,
+    root: Path,
+    settings: Path | None,
+    port: int = 7071,
+    state_dir: Path = Path(".state"),
+    lease_seconds: float | None = None,
+) -> Devhost:
+    """Apply the settings, import and index the app, then start serving in background threads.
+
+    Settings go into os.environ BEFORE function_app is imported, because modules may read
+    them at import time, exactly as under the Functions host.
+    """
+    if settings is not None:
+        apply_values(read_local_settings(settings).get("Values", {}))
+    config = load_host_config(root)
+    app = import_app(root)
+    index = index_functions(app)
+    keys = load_keys(state_dir / "devhost-keys.json")
+
+    listeners = []
+    deliver = None
+    if index.queue or any(f.outputs for f in index.http):
+        # Imported only when the app uses queues: it pulls in the storage SDK.
+        from devhost.queue_host import QueueListener, StorageQueues, lease_seconds_from_env
+
+        queues = StorageQueues(config.queues.message_encoding)
+        deliver = queues.deliver_outputs
+        lease = lease_seconds if lease_seconds is not None else lease_seconds_from_env()
+        listeners = [QueueListener(f, config.queues, queues, root, lease) for f in index.queue]
+
+    http = HttpHost(index.http, keys, root, config.route_prefix, deliver)
+    server = make_server(http, port)
+    bound = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, name="devhost-http", daemon=True)
+    thread.start()
+    for listener in listeners:
+        listener.start()
+    return Devhost(f"http://127.0.0.1:{bound}", keys, index, config, server, listeners, thread)

@@ -1,0 +1,86 @@
+"""local.settings.json: read it, write it, and the values that point the app at the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class LocalSettingsError(ValueError):
+    """local.settings.json is missing, not JSON, or its Values are not strings."""
+
+
+def read_local_settings(path: Path) -> dict[str, Any]:
+    """The parsed file; raises LocalSettingsError with the path when it cannot be used."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise LocalSettingsError(
+            f"{path} not found: `make run` writes one (see local.settings.example.json)"
+        ) from exc
+    except ValueError as exc:
+        raise LocalSettingsError(f"{path} is not valid JSON: {exc}") from exc
+    values = data.get("Values", {})
+    if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+        # The real host refuses non-string values too; say which file so it is quick to fix.
+        raise LocalSettingsError(f"{path}: every entry of Values must be a string")
+    return data
+
+
+def apply_values(values: Mapping[str, str]) -> None:
+    """Put the Values into os.environ.
+
+    They win over variables already set (this machine sets REQUESTS_CA_BUNDLE, and the app
+    must trust the sandbox CA named in local.settings.json instead).
+    """
+    for key, value in values.items():
+        os.environ[key] = value
+
+
+def write_local_settings(path: Path, values: Mapping[str, str], *, http_port: int) -> None:
+    """Write a local.settings.json (mode 600: it holds the sandbox's client secret)."""
+    data = {
+        "IsEncrypted": False,
+        "Values": dict(values),
+        "Host": {"LocalHttpPort": http_port},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(data, indent=2) + "\n")
+
+
+def sandbox_values(
+    *, sandbox_url: str, ca_file: str | Path, storage: str, devhost_port: int | None
+) -> dict[str, str]:
+    """The app settings for running against the local sandbox and Azurite (DESIGN contract).
+
+    Without a fixed devhost port (tests use any free one) PUBLIC_BASE_URL is left out and the
+    app derives its base URL from the request's Host header.
+    """
+    from devhost.bootstrap import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_TENANT_ID
+    from shared import settings as names
+
+    values = {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        names.STORAGE_CONNECTION: storage,
+        names.KEY_VAULT_URL: sandbox_url,
+        names.KEY_VAULT_CREDENTIAL: "client_secret",
+        names.AZURE_TENANT_ID: SANDBOX_TENANT_ID,
+        names.AZURE_CLIENT_ID: SANDBOX_CLIENT_ID,
+        names.AZURE_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
+        names.AZURE_AUTHORITY_HOST: sandbox_url,
+        names.KEY_VAULT_VERIFY_CHALLENGE_RESOURCE: "false",
+        names.AUTHORITY_INSTANCE_DISCOVERY: "false",
+        names.GRAPH_BASE_URL: f"{sandbox_url}/v1.0",
+        names.AUTHORITY_HOST: sandbox_url,
+        # The sandbox's TLS is signed by its own CA; requests/azure-core read this.
+        "REQUESTS_CA_BUNDLE": str(ca_file),
+        "SSL_CERT_FILE": str(ca_file),
+    }
+    if devhost_port:
+        values[names.PUBLIC_BASE_URL] = f"http://127.0.0.1:{devhost_port}"
+    return values
