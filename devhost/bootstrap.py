@@ -8,13 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devhost.local_settings import read_local_settings
+from devhost.local_settings import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_CONNECTION,
+    SANDBOX_TENANT_ID,
+    read_local_settings,
+)
 
 # The sandbox's default seed (sandbox/default_seed.json): tenant contoso.test and its app.
-SANDBOX_CONNECTION = "contoso.test"
-SANDBOX_TENANT_ID = "8f3c1a52-0000-4000-8000-00000000c0de"
-SANDBOX_CLIENT_ID = "5d1e7c9a-0000-4000-8000-00000000a11c"
-SANDBOX_CLIENT_SECRET = "sandbox-app-secret"  # noqa: S105 - the sandbox seed's published secret
 
 
 def sandbox_connection(sandbox_url: str, name: str = SANDBOX_CONNECTION) -> dict[str, Any]:

@@ -8,6 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+# The sandbox seed's app registration (published in docs/sandbox.md; not a real secret).
+SANDBOX_CONNECTION = "contoso.test"
+SANDBOX_TENANT_ID = "8f3c1a52-0000-4000-8000-00000000c0de"
+SANDBOX_CLIENT_ID = "5d1e7c9a-0000-4000-8000-00000000a11c"
+SANDBOX_CLIENT_SECRET = "sandbox-app-secret"  # noqa: S105 - the sandbox seed's published secret
+
 
 class LocalSettingsError(ValueError):
     """local.settings.json is missing, not JSON, or its Values are not strings."""
@@ -61,7 +67,6 @@ def sandbox_values(
     Without a fixed devhost port (tests use any free one) PUBLIC_BASE_URL is left out and the
     app derives its base URL from the request's Host header.
     """
-    from devhost.bootstrap import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_TENANT_ID
     from shared import settings as names
 
     values = {

@@ -158,7 +158,11 @@ class WebView:
         rows = []
         for row in self.graph.store.messages(box.id, folder["id"]):
             data = json.loads(row["data"])
-            att = " 📎" if self.graph.store.attachments(row["immutable_id"]) else ""
+            att = (
+                ' <span class="muted">· attachment</span>'
+                if self.graph.store.attachments(row["immutable_id"])
+                else ""
+            )
             draft = " <span class=pill>draft</span>" if data.get("isDraft") else ""
             rows.append(
                 f"<tr><td><a href='/ui/messages/{e(row['immutable_id'])}'>"
