@@ -97,6 +97,9 @@ class RequestHandler(BaseHTTPRequestHandler):
     """One connection: parses requests, applies faults, runs the route, writes the response."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle on, the body waits for the
+    # client's delayed ACK (~40 ms per response with a body on keep-alive connections).
+    disable_nagle_algorithm = True
     server_version = "sandbox"
     sys_version = ""
     server: SandboxServer

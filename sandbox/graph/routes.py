@@ -422,6 +422,9 @@ class GraphApi:
     def send_mail(self, call: Call) -> Response:
         """POST sendMail: 202, no body; a copy in the URL mailbox's Sent Items unless told not."""
         body = call.req.json()
+        if isinstance(body, dict):
+            # Graph reads action parameters case-insensitively; msgraph-sdk sends "Message".
+            body = {k[:1].lower() + k[1:]: v for k, v in body.items()}
         if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
             raise bad_request("The request needs a 'message' object.")
         save = body.get("saveToSentItems", True)
