@@ -36,6 +36,12 @@ GRAPH_TIMEOUT_SECONDS = "GRAPH_TIMEOUT_SECONDS"
 GRAPH_RETRY_BUDGET_SECONDS = "GRAPH_RETRY_BUDGET_SECONDS"
 ATTACHMENT_MAX_BYTES = "ATTACHMENT_MAX_BYTES"
 OPERATION_RETENTION_DAYS = "OPERATION_RETENTION_DAYS"
+# Background work (docs/operations.md): how long parked work waits for a sign-in, how long a
+# worker's claim on a running operation lasts (≥ functionTimeout), the queue's maxDequeueCount.
+STORAGE_CLIENT_ID = "AzureWebJobsStorage__clientId"
+PARKED_TTL_HOURS = "PARKED_TTL_HOURS"
+OPERATION_CLAIM_SECONDS = "OPERATION_CLAIM_SECONDS"
+QUEUE_MAX_DEQUEUE_COUNT = "AzureFunctionsJobHost__extensions__queues__maxDequeueCount"
 
 # --- Fixed names shared with infra/ and the devhost. ---
 QUEUE_SEND = "mail-send"
@@ -74,6 +80,9 @@ class Settings:
     graph_retry_budget_seconds: float = 20.0
     attachment_max_bytes: int = 150 * 1024 * 1024
     operation_retention_days: int = 30
+    parked_ttl_hours: float = 72.0
+    operation_claim_seconds: float = 660.0
+    queue_max_dequeue_count: int = 5
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **explicit: object) -> Settings:
@@ -99,6 +108,9 @@ class Settings:
             "graph_retry_budget_seconds": GRAPH_RETRY_BUDGET_SECONDS,
             "attachment_max_bytes": ATTACHMENT_MAX_BYTES,
             "operation_retention_days": OPERATION_RETENTION_DAYS,
+            "parked_ttl_hours": PARKED_TTL_HOURS,
+            "operation_claim_seconds": OPERATION_CLAIM_SECONDS,
+            "queue_max_dequeue_count": QUEUE_MAX_DEQUEUE_COUNT,
         }
         values: dict[str, object] = {}
         for f in fields(cls):

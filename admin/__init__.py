@@ -1,0 +1,1 @@
+"""Admin command line for connections: `python -m admin connections add|list|show|...`."""

@@ -1,0 +1,313 @@
+"""`python -m admin connections add|list|show|authenticate|test|remove [--json]`.
+
+Human output is short and readable; `--json` prints one JSON document for scripts. Every failure
+is one sentence saying what to do, exit status 1 (2 for usage errors). Secrets are read from
+stdin or a file, never from the command line (it shows up in `ps` and shell history), and are
+never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from shared.connections import CREDENTIAL_TYPES, MODES, Connection, connection_secret_name
+from shared.errors import AppError
+from shared.token_cache import CacheState, service_account_cache_name
+
+# Modules whose import registers sign-in hooks (shared.signin_hooks) that should also run when
+# an admin signs a service account in from here (the queue issue's "resume parked work").
+HOOK_MODULES: tuple[str, ...] = ()
+
+ROPC_WARNING = (
+    "WARNING: the password option (ROPC) is discouraged. It cannot do MFA, breaks when the "
+    "password changes, and Microsoft is retiring it. Use it only if the account is excluded "
+    "from MFA by network location; prefer the device-code sign-in (credential token_cache)."
+)
+
+
+class CliError(Exception):
+    """A failure to report as one sentence."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.add_argument("--settings", type=Path, help="read app settings from local.settings.json")
+    common.add_argument("--vault-url", help="Key Vault URL (default: KEY_VAULT_URL)")
+
+    parser = argparse.ArgumentParser(prog="python -m admin", description=__doc__.splitlines()[0])
+    top = parser.add_subparsers(dest="area", required=True)
+    conns = top.add_parser("connections", help="manage connections")
+    sub = conns.add_subparsers(dest="command", required=True)
+
+    add = sub.add_parser("add", parents=[common], help="create or replace a connection")
+    add.add_argument("name")
+    add.add_argument("--mode", choices=MODES, required=True)
+    add.add_argument("--tenant", required=True, help="tenant id (GUID) or domain")
+    add.add_argument("--client-id", required=True)
+    add.add_argument("--credential", choices=CREDENTIAL_TYPES, help="default depends on mode")
+    add.add_argument("--secret-file", type=Path, help="read the secret/certificate/password here")
+    add.add_argument("--secret-stdin", action="store_true", help="read it from standard input")
+    add.add_argument("--account", default="", help="service account UPN")
+    add.add_argument("--sender", action="append", default=[], help="address or *@domain")
+    add.add_argument("--attachment-host", action="append", default=[])
+    add.add_argument("--callback-host", action="append", default=[])
+    add.add_argument("--return-url-host", action="append", default=[])
+    add.add_argument("--authority-host", default="")
+    add.add_argument("--graph-base-url", default="")
+    add.add_argument("--graph-scope", default="")
+    add.add_argument("--no-instance-discovery", action="store_true", help="sandbox only")
+    add.add_argument("--allow-private-attachment-hosts", action="store_true", help="sandbox only")
+
+    sub.add_parser("list", parents=[common], help="all connections and their sign-in state")
+    show = sub.add_parser("show", parents=[common], help="one connection in detail")
+    show.add_argument("name")
+    auth = sub.add_parser("authenticate", parents=[common], help="sign the service account in")
+    auth.add_argument("name")
+    auth.add_argument("--timeout", type=float, help="give up after this many seconds")
+    test = sub.add_parser("test", parents=[common], help="read-only probe, or a real test mail")
+    test.add_argument("name")
+    test.add_argument("--user", help="user mode: whose sign-in to test")
+    test.add_argument("--mailbox", help="mailbox to probe (default: account or first sender)")
+    test.add_argument("--send-to", help="also send a real test mail to this address")
+    remove = sub.add_parser("remove", parents=[common], help="delete a connection and its secrets")
+    remove.add_argument("name")
+    return parser
+
+
+def _default_credential(mode: str) -> str:
+    return {"app": "client_secret", "service_account": "token_cache", "user": "client_secret"}[mode]
+
+
+def _credential_secret_name(name: str, credential: str) -> str:
+    if credential == "token_cache":
+        return service_account_cache_name(name)
+    return f"{connection_secret_name(name)}-{credential.replace('_', '-')}"
+
+
+def _read_secret(args: argparse.Namespace) -> str | None:
+    if args.secret_file:
+        return args.secret_file.read_text(encoding="utf-8").strip()
+    if args.secret_stdin:
+        return sys.stdin.read().strip()
+    return None
+
+
+def _state_json(secret: str, state: CacheState) -> dict[str, Any]:
+    return {
+        "secretName": secret,
+        "signedInAs": state.account,
+        "refreshTokenLastUsed": (
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.saved_at))
+            if state.saved_at
+            else None
+        ),
+        "daysUntilInactivityLimit": state.days_left(),
+        "hasRefreshToken": state.has_refresh_token,
+    }
+
+
+def _describe(vault, conn: Connection, detail: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": conn.name,
+        "mode": conn.mode,
+        "tenantId": conn.tenant_id,
+        "clientId": conn.client_id,
+        "credential": conn.credential.type,
+        "allowedSenders": list(conn.allowed_senders),
+    }
+    if conn.account:
+        data["account"] = conn.account
+    states = vault.token_states(conn)
+    data["signIns"] = [_state_json(name, state) for name, state in states]
+    if detail:
+        data.update(
+            {
+                "credentialSecretName": conn.credential.secret_name,
+                "authorityHost": conn.authority_host,
+                "graphBaseUrl": conn.graph_base_url,
+                "scopes": conn.scopes() if conn.mode != "app" else [conn.graph_scope],
+                "attachmentUrlHosts": list(conn.attachment_url_hosts),
+                "callbackUrlHosts": list(conn.callback_url_hosts),
+                "returnUrlHosts": list(conn.return_url_hosts),
+            }
+        )
+    return data
+
+
+def _token_line(conn: dict[str, Any]) -> str:
+    if conn["mode"] == "app":
+        return "app-only, no sign-in needed"
+    if conn["credential"] == "password":
+        return "password option (discouraged), no stored sign-in"
+    if not conn["signIns"] or not any(s["signedInAs"] for s in conn["signIns"]):
+        return "NOT SIGNED IN" if conn["mode"] == "service_account" else "no user signed in yet"
+    parts = []
+    for s in conn["signIns"]:
+        days = s["daysUntilInactivityLimit"]
+        left = f"{days:.0f} days left of 90" if days is not None else "inactivity unknown"
+        parts.append(f"{s['signedInAs']} (refresh token used {s['refreshTokenLastUsed']}, {left})")
+    return "; ".join(parts)
+
+
+def _print_human(command: str, result: Any) -> None:
+    if command == "list":
+        if not result["connections"]:
+            print("No connections. Add one with: python -m admin connections add ...")
+        for c in result["connections"]:
+            print(f"{c['name']}  [{c['mode']}]  tenant {c['tenantId']}")
+            print(f"    senders: {', '.join(c['allowedSenders']) or '(none)'}")
+            print(f"    sign-in: {_token_line(c)}")
+        return
+    if command == "show":
+        c = result
+        rows = [
+            ("name", c["name"]),
+            ("mode", c["mode"]),
+            ("tenant", c["tenantId"]),
+            ("client id", c["clientId"]),
+            ("credential", f"{c['credential']} (secret {c['credentialSecretName']})"),
+            ("account", c.get("account", "-")),
+            ("senders", ", ".join(c["allowedSenders"]) or "(none)"),
+            ("authority", c["authorityHost"]),
+            ("graph", c["graphBaseUrl"]),
+            ("scopes", " ".join(c["scopes"])),
+            ("sign-in", _token_line(c)),
+        ]
+        for key, value in rows:
+            print(f"{key:>11}: {value}")
+        return
+    print(result["message"])
+
+
+def _run(args: argparse.Namespace) -> Any:
+    from admin.vault import Vault, load_settings
+
+    vault = Vault(load_settings(args.settings, args.vault_url))
+    try:
+        return _dispatch(args, vault)
+    finally:
+        vault.close()
+
+
+def _dispatch(args: argparse.Namespace, vault) -> Any:
+    from shared.connections import save_connection
+
+    cmd = args.command
+    if cmd == "list":
+        return {"connections": [_describe(vault, c, False) for c in vault.connections()]}
+    if cmd == "show":
+        return _describe(vault, vault.connection(args.name), True)
+    if cmd == "add":
+        credential = args.credential or _default_credential(args.mode)
+        if credential == "password":
+            print(ROPC_WARNING, file=sys.stderr)
+        secret = _read_secret(args)
+        if credential in ("client_secret", "certificate", "password") and secret is None:
+            raise CliError(
+                f"Credential {credential} needs its value: pass --secret-file PATH or "
+                "--secret-stdin."
+            )
+        doc: dict[str, Any] = {
+            "name": args.name,
+            "mode": args.mode,
+            "tenantId": args.tenant,
+            "clientId": args.client_id,
+            "account": args.account,
+            "allowedSenders": args.sender,
+            "attachmentUrlHosts": args.attachment_host,
+            "callbackUrlHosts": args.callback_host,
+            "returnUrlHosts": args.return_url_host,
+            "authorityHost": args.authority_host,
+            "graphBaseUrl": args.graph_base_url,
+            "instanceDiscovery": not args.no_instance_discovery,
+            "allowPrivateAttachmentHosts": args.allow_private_attachment_hosts,
+            "credential": {
+                "type": credential,
+                "secretName": _credential_secret_name(args.name, credential),
+            },
+        }
+        if args.graph_scope:
+            doc["graphScope"] = args.graph_scope
+        save_connection(vault.client, doc, secret)
+        next_step = {
+            "token_cache": f"Next: python -m admin connections authenticate {args.name}",
+            "password": f"Next: python -m admin connections test {args.name}",
+        }.get(credential, f"Next: python -m admin connections test {args.name}")
+        if args.mode == "user":
+            next_step = (
+                "Next: each user opens /api/auth/"
+                f"{args.name}/login?user=<their address> on the function app"
+            )
+        return {"name": args.name, "saved": True, "message": f"Saved {args.name}. {next_step}"}
+    if cmd == "authenticate":
+        return _authenticate(args, vault)
+    if cmd == "test":
+        from admin.probe import probe
+
+        return probe(vault, args.name, user=args.user, mailbox=args.mailbox, send_to=args.send_to)
+    if cmd == "remove":
+        conn = vault.connection(args.name)
+        removed = [n for n in [conn.credential.secret_name] if vault.delete(n)]
+        removed += [n for n in vault.user_cache_names(conn) if vault.delete(n)]
+        vault.delete(connection_secret_name(conn.name))
+        removed.append(connection_secret_name(conn.name))
+        return {
+            "name": conn.name,
+            "removedSecrets": removed,
+            "message": f"Removed {conn.name} and {len(removed) - 1} secret(s) it used.",
+        }
+    raise CliError(f"Unknown command {cmd}.")
+
+
+def _authenticate(args: argparse.Namespace, vault) -> dict[str, Any]:
+    import importlib
+
+    from admin.authenticate import device_code_sign_in
+    from shared.token_cache import KeyVaultTokenCache
+
+    conn = vault.connection(args.name)
+    if conn.mode == "app":
+        raise CliError(f"{conn.name} is app-only: it has no sign-in; `test` checks it.")
+    if conn.mode == "user":
+        raise CliError(
+            f"In {conn.name} each user signs in: send them /api/auth/{conn.name}/login?user=..."
+        )
+    if conn.credential.type == "password":
+        print(ROPC_WARNING, file=sys.stderr)
+        raise CliError(f"{conn.name} uses the password option; `test` checks it.")
+    for module in HOOK_MODULES:
+        importlib.import_module(module)
+    cache = KeyVaultTokenCache(vault.store, conn.credential.secret_name)
+    user = device_code_sign_in(conn, cache, timeout=args.timeout)
+    return {
+        "name": conn.name,
+        "signedInAs": user,
+        "secretName": conn.credential.secret_name,
+        "message": f"Signed in as {user}; the sign-in is stored in Key Vault for {conn.name}.",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        result = _run(args)
+    except (AppError, CliError, OSError) as exc:
+        message = exc.message if isinstance(exc, AppError) else str(exc)
+        if args.json:
+            code = exc.code if isinstance(exc, AppError) else "failed"
+            print(json.dumps({"error": {"code": code, "message": message}}))
+        else:
+            print(f"error: {message}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_human(args.command, result)
+    return 0

@@ -1,0 +1,101 @@
+"""How the command line reaches Key Vault, and what it reads there (connections, cache states).
+
+Configuration comes from the environment (the app's setting names, docs/configuration.md) or
+from a local.settings.json given with --settings. Without KEY_VAULT_CREDENTIAL the command line
+uses DefaultAzureCredential (e.g. `az login`), the usual way for an admin.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from shared.connections import Connection, connection_secret_name, parse_connection
+from shared.errors import AppError
+from shared.secrets import SecretStore, make_secret_client
+from shared.settings import KEY_VAULT_CREDENTIAL, KEY_VAULT_URL, Settings
+from shared.token_cache import CacheState, read_state, slug, user_cache_name
+
+
+def load_settings(settings_file: Path | None, vault_url: str | None) -> Settings:
+    """Settings from --settings (its Values go into the environment first) and --vault-url."""
+    if settings_file is not None:
+        from devhost.local_settings import apply_values, read_local_settings
+
+        apply_values(read_local_settings(settings_file).get("Values", {}))
+    explicit: dict[str, Any] = {}
+    if vault_url:
+        explicit["key_vault_url"] = vault_url
+    if not os.environ.get(KEY_VAULT_CREDENTIAL):
+        explicit["key_vault_credential"] = "default"
+    settings = Settings.load(**explicit)
+    if not settings.key_vault_url:
+        raise AppError(
+            f"No Key Vault given: set {KEY_VAULT_URL}, or pass --vault-url or --settings."
+        )
+    return settings
+
+
+class Vault:
+    """The Key Vault of one deployment, as the command line needs it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = make_secret_client(settings)
+        # ttl=0: an admin wants what is stored now, not what a cache saw.
+        self.store = SecretStore(lambda: self.client, ttl=0.0)
+
+    def connection(self, name: str) -> Connection:
+        """Raises UnknownConnection."""
+        from shared.connections import ConnectionRegistry
+
+        return ConnectionRegistry(self.store, self.settings).get(name)
+
+    def connections(self) -> list[Connection]:
+        """Every connection in the vault, by name (secrets that are not connections skipped)."""
+        found: list[Connection] = []
+        for props in self.client.list_properties_of_secrets():
+            if not props.name.startswith("connection-") or props.content_type != "application/json":
+                continue
+            value = self.store.get(props.name)
+            try:
+                conn = parse_connection(value or "")
+            except AppError:
+                continue  # token caches and other JSON secrets
+            if connection_secret_name(conn.name) == props.name:
+                found.append(conn.with_defaults(self.settings))
+        return sorted(found, key=lambda c: c.name.casefold())
+
+    def user_cache_names(self, connection: Connection) -> list[str]:
+        prefix = f"usercache-{slug(connection.name)[:48]}-"
+        return sorted(
+            p.name for p in self.client.list_properties_of_secrets() if p.name.startswith(prefix)
+        )
+
+    def token_states(self, connection: Connection) -> list[tuple[str, CacheState]]:
+        """(secret name, state) of each stored sign-in of the connection."""
+        if connection.mode == "service_account" and connection.credential.type == "token_cache":
+            name = connection.credential.secret_name
+            return [(name, read_state(self.store, name))]
+        if connection.mode == "user":
+            return [(n, read_state(self.store, n)) for n in self.user_cache_names(connection)]
+        return []
+
+    def delete(self, name: str) -> bool:
+        """Delete a secret (soft-delete where the vault has it); False when it did not exist."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            # The DELETE happens now; waiting for the soft-delete poller adds nothing here.
+            self.client.begin_delete_secret(name)
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def user_secret(connection: Connection, user: str) -> str:
+    return user_cache_name(connection.name, user)

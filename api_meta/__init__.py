@@ -1,0 +1,23 @@
+"""Blueprint: GET /api/health and GET /api/openapi.json (both anonymous, nothing secret)."""
+
+import azure.functions as func
+
+from shared.http import json_response
+from shared.models import Health
+from shared.openapi import VERSION, openapi_document
+
+bp = func.Blueprint()
+
+
+@bp.function_name("health")
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    """Liveness only: anonymous callers learn nothing about connections or dependencies."""
+    return json_response(200, Health(status="ok", version=VERSION))
+
+
+@bp.function_name("openapi")
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    """The OpenAPI 3.1 document generated from the request models."""
+    return json_response(200, openapi_document())

@@ -1,0 +1,99 @@
+"""Blueprint: per-user sign-in, GET /api/auth/{connection}/login and /callback (anonymous).
+
+Anonymous because a person's browser calls them; what protects them is the sealed state, PKCE,
+the nonce, the browser-binding cookie and the check that the account that signed in is the
+user that was asked for (auth_routes.flow).
+"""
+
+import azure.functions as func
+
+from auth_routes.pages import pick_language, render
+from shared.signin import BINDING_COOKIE, STATE_TTL_SECONDS, SignInError, base_url
+
+bp = func.Blueprint()
+
+# No caching, no framing, no scripts, and no Referer: the callback URL carries the code.
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _page(req: func.HttpRequest, status: int, **kw) -> func.HttpResponse:
+    language = pick_language(req.headers.get("Accept-Language"))
+    return func.HttpResponse(
+        render(language, **kw),
+        status_code=status,
+        headers={**_PAGE_HEADERS, "Content-Language": language},
+        mimetype="text/html",
+        charset="utf-8",
+    )
+
+
+def _cookie(value: str, base: str, max_age: int) -> str:
+    secure = "; Secure" if base.startswith("https://") else ""
+    attributes = f"Path=/api/auth/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+    return f"{BINDING_COOKIE}={value}; {attributes}"
+
+
+def _base(req: func.HttpRequest) -> str:
+    from shared.settings import get_settings
+
+    return base_url(get_settings().public_base_url, req.url)
+
+
+@bp.function_name("auth_login")
+@bp.route(route="auth/{connection}/login", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def auth_login(req: func.HttpRequest) -> func.HttpResponse:
+    """Send the browser to Microsoft (or the sandbox) to sign `user` in."""
+    from auth_routes import flow
+    from shared.runtime import get_runtime
+
+    base = _base(req)
+    try:
+        started = flow.start(
+            get_runtime(),
+            req.route_params.get("connection", ""),
+            req.params.get("user"),
+            req.params.get("returnUrl"),
+            base,
+        )
+    except SignInError as exc:
+        return _page(req, exc.status, ok=False, message=exc.message)
+    headers = {
+        **_PAGE_HEADERS,
+        "Location": started.location,
+        "Set-Cookie": _cookie(started.binding, base, STATE_TTL_SECONDS),
+    }
+    return func.HttpResponse(status_code=302, headers=headers)
+
+
+@bp.function_name("auth_callback")
+@bp.route(route="auth/{connection}/callback", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def auth_callback(req: func.HttpRequest) -> func.HttpResponse:
+    """Store the user's sign-in (only if the right account signed in) and show the result."""
+    from auth_routes import flow
+    from shared.runtime import get_runtime
+
+    base = _base(req)
+    try:
+        done = flow.finish(
+            get_runtime(),
+            req.route_params.get("connection", ""),
+            dict(req.params),
+            req.headers.get("Cookie"),
+            base,
+        )
+    except SignInError as exc:
+        return _page(req, exc.status, ok=False, message=exc.message)
+    clear = _cookie("", base, 0)
+    if done.return_url:
+        headers = {**_PAGE_HEADERS, "Location": done.return_url, "Set-Cookie": clear}
+        return func.HttpResponse(status_code=302, headers=headers)
+    response = _page(req, 200, ok=True, user=done.user, connection=done.connection)
+    response.headers["Set-Cookie"] = clear
+    return response

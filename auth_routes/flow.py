@@ -1,0 +1,117 @@
+"""The two steps of a per-user sign-in, without azure.functions: start (login), finish (callback).
+
+Raises `SignInError` (safe to show) for every refusal; app errors (unknown connection, Key Vault
+down) are turned into SignInError here too, so the page never shows a stack or a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from shared import signin, signin_hooks
+from shared.connections import Connection
+from shared.errors import AppError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Started:
+    """Where to send the browser, and the binding cookie value to set."""
+
+    location: str
+    binding: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    connection: str
+    user: str
+    return_url: str | None
+
+
+def _user_connection(runtime, name: str) -> Connection:
+    try:
+        connection = runtime.connections.get(name)
+    except AppError as exc:
+        raise signin.SignInError(exc.message, exc.status) from exc
+    if connection.mode != "user":
+        raise signin.SignInError(
+            f"Connection {connection.name!r} does not use per-user sign-in.", 400
+        )
+    return connection
+
+
+def state_key(runtime) -> str:
+    """The Fernet key shared by all instances, created in Key Vault on first use.
+
+    Two instances creating it at once both write; both then read back what Key Vault kept, so
+    they agree from then on (a state sealed in that instant fails and is simply restarted).
+    """
+    from shared.errors import SecretsUnavailable
+
+    try:
+        key = runtime.secrets.get(signin.STATE_KEY_SECRET)
+        if not key:
+            runtime.secrets.set(signin.STATE_KEY_SECRET, signin.new_state_key())
+            key = runtime.secrets.get(signin.STATE_KEY_SECRET, force_fetch=True)
+    except SecretsUnavailable as exc:
+        raise signin.SignInError("Key Vault is unavailable; try again in a minute.", 503) from exc
+    if not key:
+        raise signin.SignInError("Key Vault is unavailable; try again in a minute.", 503)
+    return key
+
+
+def start(runtime, name: str, user: str | None, return_url: str | None, base: str) -> Started:
+    """Check the request, seal a state, and build the authorization URL."""
+    connection = _user_connection(runtime, name)
+    user = (user or "").strip()
+    if "@" not in user or any(c in user for c in " \r\n<>\"'"):
+        raise signin.SignInError("Add ?user=<your e-mail address> to the sign-in link.")
+    if not connection.sender_allowed(user):
+        # A user outside the connection's senders could never use the sign-in anyway.
+        raise signin.SignInError(f"{user} may not use connection {connection.name!r}.", 403)
+    checked_return = signin.check_return_url(return_url, connection.return_url_hosts)
+    state = signin.new_state(connection.name, user, checked_return)
+    sealed = signin.seal(state, state_key(runtime))
+    redirect_uri = signin.absolute(base, signin.callback_path(connection.name))
+    try:
+        location = runtime.user_tokens.authorization_url(connection, state, sealed, redirect_uri)
+    except AppError as exc:
+        raise signin.SignInError(exc.message, exc.status) from exc
+    return Started(location, state.binding)
+
+
+def finish(
+    runtime,
+    name: str,
+    params: dict[str, str],
+    cookie_header: str | None,
+    base: str,
+) -> Finished:
+    """Check the state and the browser binding, redeem the code, store the sign-in, notify."""
+    state = signin.unseal(params.get("state", ""), state_key(runtime))
+    if state.connection.casefold() != name.casefold():
+        raise signin.SignInError("This sign-in belongs to another connection.")
+    if not signin.binding_matches(cookie_header, state.binding):
+        raise signin.SignInError(
+            "This sign-in was started in another browser. Open the sign-in link again here."
+        )
+    if params.get("error"):
+        # Entra's error code only: its description can name accounts.
+        raise signin.SignInError(
+            f"Microsoft did not sign you in ({params['error'][:80]}). Start the sign-in again."
+        )
+    code = params.get("code")
+    if not code:
+        raise signin.SignInError("The sign-in answer has no code. Start the sign-in again.")
+    connection = _user_connection(runtime, name)
+    redirect_uri = signin.absolute(base, signin.callback_path(connection.name))
+    try:
+        runtime.user_tokens.redeem(connection, state, code, redirect_uri)
+    except AppError as exc:
+        raise signin.SignInError(exc.message, exc.status) from exc
+    log.info("user sign-in stored for connection %s", connection.name)
+    signin_hooks.notify(connection.name, state.user)
+    return Finished(connection.name, state.user, state.return_url)

@@ -1,0 +1,26 @@
+"""Blueprint: POST /api/mail/draft and the mail-draft queue trigger; both call one operation."""
+
+import azure.functions as func
+
+from shared.http import handle
+from shared.models import DraftRequest
+from shared.settings import QUEUE_DRAFT, STORAGE_CONNECTION
+
+bp = func.Blueprint()
+
+
+@bp.function_name("create_draft")
+@bp.route(route="mail/draft", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def create_draft(req: func.HttpRequest) -> func.HttpResponse:
+    """Create a draft in the sender's Drafts; 201 with messageId, webLink, conversationId."""
+    return handle(req, DraftRequest, "draft", success_status=201)
+
+
+@bp.function_name("mail_draft_queue")
+@bp.queue_trigger(arg_name="msg", queue_name=QUEUE_DRAFT, connection=STORAGE_CONNECTION)
+def mail_draft_queue(msg: func.QueueMessage) -> None:
+    """Create a draft for a queued request (mail-draft)."""
+    # Imported here: the storage SDKs load on the first message, not at cold start.
+    from shared.background import process_message
+
+    process_message("draft", msg.get_body(), msg.dequeue_count or 1)

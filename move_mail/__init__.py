@@ -1,0 +1,26 @@
+"""Blueprint: POST /api/mail/move and the mail-move queue trigger; both call one operation."""
+
+import azure.functions as func
+
+from shared.http import handle
+from shared.models import MoveRequest
+from shared.settings import QUEUE_MOVE, STORAGE_CONNECTION
+
+bp = func.Blueprint()
+
+
+@bp.function_name("move_mail")
+@bp.route(route="mail/move", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def move_mail(req: func.HttpRequest) -> func.HttpResponse:
+    """Move a mail now; 200 with its new message id."""
+    return handle(req, MoveRequest, "move")
+
+
+@bp.function_name("mail_move_queue")
+@bp.queue_trigger(arg_name="msg", queue_name=QUEUE_MOVE, connection=STORAGE_CONNECTION)
+def mail_move_queue(msg: func.QueueMessage) -> None:
+    """Move a mail for a queued request (mail-move)."""
+    # Imported here: the storage SDKs load on the first message, not at cold start.
+    from shared.background import process_message
+
+    process_message("move", msg.get_body(), msg.dequeue_count or 1)

@@ -1,0 +1,140 @@
+"""The queued side of the HTTP edge: inbound signatures, `mode: async` and `mode: auto`.
+
+`async` records the operation (idempotently) and queues it: 202 with `operationId` and a status
+URL. `auto` records it as running and tries now; when Graph throttles or is unavailable it
+queues the work instead (202), otherwise it answers like sync. Called by shared.http.handle.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+
+from shared.errors import AppError, Unauthorized
+
+log = logging.getLogger(__name__)
+
+
+def verify_inbound(
+    runtime: Any, connection_name: str, headers: Mapping[str, str], body: bytes
+) -> None:
+    """Raise Unauthorized when the connection wants signed requests and this one is not."""
+    from shared.connections import connection_secret_name
+    from shared.signatures import SignatureInvalid, signing_secret_name, verify
+
+    connection = runtime.connections.get(connection_name)
+    if not connection.require_signed_requests:
+        return
+    secret = runtime.secrets.get(signing_secret_name(connection_secret_name(connection.name)))
+    if not secret:
+        # Misconfigured: refusing is safer than accepting unsigned requests silently.
+        raise Unauthorized("This connection requires signed requests but has no signing secret.")
+    try:
+        verify(secret, headers, body)
+    except SignatureInvalid as exc:
+        raise Unauthorized(f"Request signature rejected: {exc}") from None
+
+
+def status_url(base: str, operation_id: str) -> str:
+    return f"{base}/api/operations/{operation_id}"
+
+
+def _answer(op: Any, base: str, *, duplicate: bool = False) -> tuple[int, dict[str, Any], dict]:
+    url = status_url(base, op.operation_id)
+    body: dict[str, Any] = {"operationId": op.operation_id, "status": op.status, "statusUrl": url}
+    if duplicate:
+        body["duplicate"] = True
+    if op.result is not None:
+        body["result"] = op.result
+    if op.error is not None:
+        body["error"] = op.error
+    return 202, body, {"Location": url}
+
+
+def submit(
+    request: Any,
+    kind: str,
+    operation_id: str,
+    base: str,
+    runtime: Any,
+    *,
+    run_now: Any = None,
+) -> tuple[int, Any, dict[str, str]]:
+    """Accept `request` for the queue (async) or try it first (auto, via `run_now(ctx)`).
+
+    Returns (status, body, headers). Raises IdempotencyConflict, PayloadTooLarge,
+    StorageUnavailable, ValidationFailed (callbackUrl), and for auto the operation's own
+    permanent errors (after recording them).
+    """
+    from shared.background import RESCHEDULE, classify, error_info
+    from shared.callbacks import check_callback_url
+    from shared.idempotency import accept
+    from shared.operation_store import (
+        FAILED,
+        RUNNING,
+        SUCCEEDED,
+        get_store,
+        iso,
+        now_utc,
+    )
+    from shared.queueing import encode_envelope, get_queues
+
+    settings = runtime.settings
+    request_json = msgspec.to_builtins(request)
+    if request.callback_url:
+        check_callback_url(request.callback_url, runtime.connections.get(request.connection))
+    envelope = encode_envelope(operation_id, request_json)
+    store = get_store(settings)
+    queues = get_queues(settings)
+    auto = request.mode == "auto"
+    accepted = accept(
+        store,
+        kind=kind,
+        operation_id=operation_id,
+        request_json=request_json,
+        envelope=envelope,
+        key=request.idempotency_key,
+        user=request.user,
+        callback_url=request.callback_url,
+        status=RUNNING if auto else "accepted",
+    )
+    op = accepted.operation
+    if not accepted.new:
+        if accepted.enqueue:
+            queues.enqueue(kind, op.envelope or envelope)
+        return _answer(op, base, duplicate=True)
+    if not auto:
+        queues.enqueue(kind, envelope)
+        return _answer(op, base)
+    # auto: hold the claim like a worker would, then try now.
+    now = now_utc()
+    op.attempts = 1
+    op.started_at = iso(now)
+    op.claimed_until = iso(now + timedelta(seconds=settings.operation_claim_seconds))
+    store.save(op)
+    try:
+        result = run_now()
+    except Exception as exc:
+        op.error = error_info(exc)
+        op.claimed_until = None
+        if isinstance(exc, AppError) and classify(exc).action == RESCHEDULE:
+            op.status = "accepted"
+            store.save(op)
+            queues.enqueue(kind, envelope, delay=exc.retry_after or 0)
+            return _answer(op, base)
+        op.status = FAILED
+        op.finished_at = iso(now_utc())
+        op.envelope = None
+        store.save(op)
+        raise
+    op.status = SUCCEEDED
+    op.result = msgspec.to_builtins(result)
+    op.finished_at = iso(now_utc())
+    op.claimed_until = None
+    op.envelope = None
+    store.save(op)
+    return 200, result, {}

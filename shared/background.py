@@ -1,0 +1,344 @@
+"""Process one queue message: claim its operation, run it, and record how it ended.
+
+The envelope is `{"v": 1, "operationId", "request"}`. What happens on an error depends on
+`classify` (pure, unit-tested):
+
+- permanent (validation, sender_not_allowed, send_as_denied, not found, ...) → `failed` at once;
+- throttled / unavailable (Graph, Entra ID, Key Vault, storage) or an unknown outcome → a NEW
+  message visible after ≥ Retry-After, so it does not count towards maxDequeueCount;
+- reauth_required → `parked` until the connection/user signs in again (shared/parking.py);
+- anything else (a Graph 500, an attachment server down, a bug) → raised, so the host retries
+  after visibilityTimeout; on the last dequeue the status becomes `poisoned` first.
+
+An attempt after one that may have acted (attempts > 1) runs in resume mode: send looks for the
+operation id on a message in the `from` mailbox before creating anything (exactly-once).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from shared.errors import (
+    AppError,
+    GraphOutcomeUnknown,
+    GraphUnavailable,
+    ReauthRequired,
+    SecretsUnavailable,
+    StorageUnavailable,
+    Throttled,
+    error_body,
+)
+from shared.operation_store import (
+    ACCEPTED,
+    FAILED,
+    PARKED,
+    POISONED,
+    RUNNING,
+    SUCCEEDED,
+    Operation,
+    OperationStore,
+    StoreConflict,
+    iso,
+    now_utc,
+    parse_iso,
+)
+from shared.queueing import POISON_SUFFIX, QUEUE_FOR, Queues, decode_envelope
+from shared.retry import backoff
+
+log = logging.getLogger(__name__)
+
+PERMANENT = "fail"
+RESCHEDULE = "reschedule"
+PARK = "park"
+RETRY = "retry"
+# Throttling is not failure, but an operation that is throttled for hours needs a human.
+MAX_ATTEMPTS = 100
+# When another worker holds the operation, look again after this long at most.
+BUSY_RECHECK_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do after an attempt failed: `action` and, for RESCHEDULE, the delay."""
+
+    action: str
+    delay: float = 0.0
+
+
+def classify(exc: BaseException, attempts: int = 1) -> Decision:
+    """The decision for an attempt that raised `exc` (pure)."""
+    if isinstance(exc, ReauthRequired):
+        return Decision(PARK)
+    if isinstance(exc, Throttled | GraphUnavailable | SecretsUnavailable | StorageUnavailable):
+        # Never earlier than Graph asked for: an early retry only earns another 429.
+        wait = exc.retry_after if exc.retry_after is not None else backoff(attempts)
+        return Decision(RESCHEDULE, max(1.0, float(math.ceil(wait))))
+    if isinstance(exc, GraphOutcomeUnknown):
+        # The next attempt resumes: it looks for the operation id before acting again.
+        return Decision(RESCHEDULE, max(1.0, backoff(attempts)))
+    if isinstance(exc, AppError) and 400 <= exc.status < 500:
+        return Decision(PERMANENT)
+    if isinstance(exc, AppError) and exc.code in {"auth_failed", "not_implemented"}:
+        # The connection itself is misconfigured; repeating the call cannot fix it.
+        return Decision(PERMANENT)
+    return Decision(RETRY)
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """The `error` recorded on the operation: code, message, Graph status/code/request-id."""
+    if not isinstance(exc, AppError):
+        return {"code": "internal_error", "message": "Internal error; see the logs."}
+    inner = error_body(exc)["error"]
+    inner.pop("operationId", None)
+    return inner
+
+
+class MessageRejected(Exception):
+    """The queue message itself is unusable (not an envelope); it goes to the poison queue."""
+
+
+OperationRunner = Callable[[str, Any, Any, bool], Any]
+ContextFactory = Callable[[str, str, str | None], Any]
+
+
+def default_runner(kind: str, request: Any, ctx: Any, resume: bool) -> Any:
+    """Run operation `kind`; `resume` makes send and draft look for an earlier result first."""
+    from shared import operations
+    from shared.operations.send import find_by_operation_id
+
+    if kind == "send":
+        return operations.send(request, ctx, resume=resume)
+    if kind == "draft" and resume:
+        # An earlier attempt's draft may be half-built (attachments are added after the
+        # create), so it is removed and the draft made again: a draft is never sent by us.
+        from shared.operations.compose import delete_quietly
+
+        for found in find_by_operation_id(ctx, request.from_):
+            if found.get("isDraft", True):
+                delete_quietly(ctx, request.from_, found["id"])
+    return getattr(operations, kind)(request, ctx)
+
+
+def request_model(kind: str) -> type:
+    from shared.models import DraftRequest, MoveRequest, SendRequest
+
+    return {"send": SendRequest, "move": MoveRequest, "draft": DraftRequest}[kind]
+
+
+class Processor:
+    """Runs queue messages of one function app instance."""
+
+    def __init__(
+        self,
+        store: OperationStore,
+        queues: Queues,
+        context: ContextFactory,
+        *,
+        max_dequeue_count: int = 5,
+        claim_seconds: float = 660.0,
+        parked_ttl: timedelta = timedelta(hours=72),
+        runner: OperationRunner = default_runner,
+        on_final: Callable[[Operation], None] | None = None,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self.store = store
+        self.queues = queues
+        self.context = context
+        self.max_dequeue_count = max_dequeue_count
+        self.claim_seconds = claim_seconds
+        self.parked_ttl = parked_ttl
+        self.runner = runner
+        self.on_final = on_final
+        self.clock = clock
+
+    # --- entry point ---------------------------------------------------------------------
+
+    def process(self, kind: str, body: bytes, dequeue_count: int) -> str:
+        """Handle one message of queue `kind`; returns what happened (for logs and tests).
+
+        Raises only for RETRY decisions (the host then retries, then poisons).
+        """
+        try:
+            envelope = decode_envelope(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self._reject(kind, body)
+            return "rejected"
+        op = self.store.get(envelope.operationId)
+        if op is None:
+            # DocuFlow put the message on the queue itself: accept it now.
+            op = self._accept_dropped(kind, envelope)
+            if op is None:
+                return "duplicate"
+        if op.terminal:
+            return "already-" + op.status
+        if op.status == PARKED:
+            return "parked"  # a stale copy; the sign-in hook queues the operation again
+        now = self.clock()
+        held = parse_iso(op.claimed_until)
+        if op.status == RUNNING and held is not None and held > now:
+            # Another worker is on it (a duplicate delivery): look again once its claim ends.
+            wait = min(BUSY_RECHECK_SECONDS, (held - now).total_seconds() + 1)
+            self.queues.enqueue(kind, body, delay=wait)
+            return "busy"
+        op.status = RUNNING
+        op.attempts += 1
+        op.started_at = op.started_at or iso(now)
+        op.claimed_until = iso(now + timedelta(seconds=self.claim_seconds))
+        op.next_attempt_at = None
+        try:
+            self.store.save(op)
+        except StoreConflict:
+            self.queues.enqueue(kind, body, delay=2)
+            return "busy"
+        return self._run(kind, op, envelope, body, dequeue_count)
+
+    # --- steps -----------------------------------------------------------------------------
+
+    def _run(self, kind: str, op: Operation, envelope: Any, body: bytes, dequeue_count: int) -> str:
+        from shared.validation import decode
+
+        try:
+            request = decode(request_model(kind), msgspec.json.encode(envelope.request))
+            ctx = self.context(op.connection, op.operation_id, op.user)
+            result = self.runner(kind, request, ctx, op.attempts > 1)
+        except Exception as exc:
+            return self._failed(kind, op, exc, body, dequeue_count)
+        op.result = msgspec.to_builtins(result)
+        self._finish(op, SUCCEEDED)
+        return SUCCEEDED
+
+    def _failed(
+        self, kind: str, op: Operation, exc: Exception, body: bytes, dequeue_count: int
+    ) -> str:
+        decision = classify(exc, op.attempts)
+        op.error = error_info(exc)
+        op.claimed_until = None
+        if decision.action == RESCHEDULE and op.attempts >= MAX_ATTEMPTS:
+            decision = Decision(PERMANENT)
+            op.error = {**op.error, "message": f"Gave up after {op.attempts} attempts."}
+        if decision.action == PERMANENT:
+            self._finish(op, FAILED)
+            return FAILED
+        if decision.action == PARK:
+            op.status = PARKED
+            op.sign_in_url = getattr(exc, "sign_in_url", None)
+            op.admin_command = getattr(exc, "admin_command", None)
+            op.parked_until = iso(self.clock() + self.parked_ttl)
+            self._save_quietly(op)
+            self.store.index_parked(op)
+            self._notify(op)
+            return PARKED
+        if decision.action == RESCHEDULE:
+            op.status = ACCEPTED
+            op.next_attempt_at = iso(self.clock() + timedelta(seconds=decision.delay))
+            self._save_quietly(op)
+            # A new message: the current one ends successfully and its dequeue count with it.
+            self.queues.enqueue(kind, body, delay=decision.delay)
+            return RESCHEDULE
+        if dequeue_count >= self.max_dequeue_count:
+            op.poison_queue = QUEUE_FOR[kind] + POISON_SUFFIX
+            self._finish(op, POISONED)
+        else:
+            op.status = ACCEPTED
+            self._save_quietly(op)
+        if isinstance(exc, AppError):
+            log.warning("operation %s attempt %d: %s", op.operation_id, op.attempts, exc.code)
+        else:
+            log.error("operation %s attempt %d failed", op.operation_id, op.attempts, exc_info=exc)
+        raise exc
+
+    def _finish(self, op: Operation, status: str) -> None:
+        op.status = status
+        op.finished_at = iso(self.clock())
+        op.claimed_until = None
+        op.envelope = None  # no mail content is kept once the operation is over
+        self._save_quietly(op)
+        self._notify(op)
+
+    def _notify(self, op: Operation) -> None:
+        if self.on_final is None or not op.callback_url:
+            return
+        try:
+            self.on_final(op)
+        except Exception:
+            log.exception("callback of operation %s failed", op.operation_id)
+
+    def _save_quietly(self, op: Operation) -> None:
+        """Save; on a conflict reload and apply our outcome again (we hold the claim)."""
+        for _ in range(3):
+            try:
+                self.store.save(op)
+                return
+            except StoreConflict:
+                current = self.store.get(op.operation_id)
+                if current is None:
+                    return
+                op.etag = current.etag
+        log.error("could not record the status of operation %s", op.operation_id)
+
+    def _accept_dropped(self, kind: str, envelope: Any) -> Operation | None:
+        from shared.idempotency import accept
+        from shared.queueing import encode_envelope
+
+        request = envelope.request
+        key = request.get("idempotencyKey") if isinstance(request, dict) else None
+        accepted = accept(
+            self.store,
+            kind=kind,
+            operation_id=envelope.operationId,
+            request_json=request,
+            envelope=encode_envelope(envelope.operationId, request),
+            key=key,
+            user=request.get("user"),
+            callback_url=request.get("callbackUrl"),
+        )
+        if not accepted.new and accepted.operation.operation_id != envelope.operationId:
+            return None
+        return accepted.operation
+
+    def _reject(self, kind: str, body: bytes) -> None:
+        poison = QUEUE_FOR[kind] + POISON_SUFFIX
+        log.error("a %s message is not an operation envelope; moved to %s", kind, poison)
+        client = self.queues.client(poison)
+        client.send_message(body.decode("utf-8", errors="replace"))
+
+
+_processor: Processor | None = None
+
+
+def get_processor() -> Processor:
+    """The process's Processor, wired to the runtime, the store and the queues."""
+    global _processor
+    if _processor is None:
+        from shared.callbacks import send_final_callback
+        from shared.operation_store import get_store
+        from shared.queueing import get_queues
+        from shared.runtime import get_runtime
+
+        runtime = get_runtime()
+        settings = runtime.settings
+        _processor = Processor(
+            get_store(settings),
+            get_queues(settings),
+            runtime.context,
+            max_dequeue_count=settings.queue_max_dequeue_count,
+            claim_seconds=settings.operation_claim_seconds,
+            parked_ttl=timedelta(hours=settings.parked_ttl_hours),
+            on_final=send_final_callback,
+        )
+    return _processor
+
+
+def process_message(kind: str, body: bytes, dequeue_count: int) -> None:
+    """The queue triggers' entry point."""
+    started = time.monotonic()
+    outcome = get_processor().process(kind, body, dequeue_count)
+    log.info("%s message: %s in %.0f ms", kind, outcome, (time.monotonic() - started) * 1000)

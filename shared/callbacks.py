@@ -1,0 +1,131 @@
+"""Signed callbacks: POST an operation's final status to its `callbackUrl`, with retries.
+
+The body is JSON; it is signed with the connection's signing secret (Key Vault,
+`connection-<slug>-signing-key`) as described in shared/signatures.py. Only https URLs whose
+host is on the connection's `callbackUrlHosts` are used; private and loopback addresses are
+refused unless the connection allows private hosts (as for attachment URLs). Redirects are not
+followed. A callback that still fails after its retries is recorded on the operation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from shared.connections import Connection
+from shared.errors import Detail, ValidationFailed
+from shared.signatures import sign
+from shared.urlsafety import check_attachment_url
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 4
+BACKOFF_START = 0.5
+TIMEOUT_SECONDS = 10.0
+
+
+def check_callback_url(url: str, connection: Connection) -> None:
+    """Raise ValidationFailed (field `callbackUrl`) unless the connection allows `url`."""
+    try:
+        check_attachment_url(
+            url,
+            field="callbackUrl",
+            allowed_hosts=connection.callback_url_hosts,
+            allow_private=connection.allow_private_attachment_hosts,
+        )
+    except ValidationFailed as exc:
+        details = [
+            Detail(d.field, d.message.replace("attachmentUrlHosts", "callbackUrlHosts"))
+            for d in exc.details
+        ]
+        raise ValidationFailed("The callback URL is not allowed.", details=details) from None
+
+
+def payload(op: Any) -> dict[str, Any]:
+    """What DocuFlow receives: the operation's public status (no request content)."""
+    public = op.public()
+    keep = (
+        "operationId",
+        "operation",
+        "status",
+        "attempts",
+        "finishedAt",
+        "result",
+        "error",
+        "signInUrl",
+        "adminCommand",
+        "parkedUntil",
+        "poisonQueue",
+    )
+    return {k: public[k] for k in keep if k in public}
+
+
+def deliver(
+    url: str,
+    body: dict[str, Any],
+    secret: str,
+    *,
+    session: Any = None,
+    attempts: int = ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """POST `body` signed; retry 5xx/429/network errors with back-off. Returns the outcome."""
+    import requests
+
+    http = session or requests
+    data = msgspec.json.encode(body)
+    outcome: dict[str, Any] = {"status": "failed", "attempts": 0}
+    for attempt in range(attempts):
+        outcome["attempts"] = attempt + 1
+        # A fresh timestamp per try: a retry minutes later must not look stale.
+        headers = {"Content-Type": "application/json", **sign(secret, data)}
+        try:
+            resp = http.post(
+                url, data=data, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False
+            )
+            outcome["httpStatus"] = resp.status_code
+            resp.close()
+            if resp.status_code < 300:
+                outcome["status"] = "delivered"
+                return outcome
+            if resp.status_code < 500 and resp.status_code != 429:
+                return outcome  # the receiver refused it; asking again changes nothing
+        except requests.RequestException as exc:
+            outcome["httpStatus"] = None
+            log.warning("callback attempt %d failed: %s", attempt + 1, type(exc).__name__)
+        if attempt + 1 < attempts:
+            sleep(BACKOFF_START * (2**attempt))
+    return outcome
+
+
+def send_final_callback(op: Any) -> None:
+    """Deliver `op`'s status to its callbackUrl and record the outcome on the operation."""
+    from shared.connections import connection_secret_name
+    from shared.operation_store import get_store
+    from shared.runtime import get_runtime
+    from shared.signatures import signing_secret_name
+
+    runtime = get_runtime()
+    secret = runtime.secrets.get(signing_secret_name(connection_secret_name(op.connection)))
+    if not secret:
+        op.callback = {"status": "failed", "attempts": 0, "reason": "no signing secret"}
+    else:
+        connection = runtime.connections.get(op.connection)
+        try:
+            check_callback_url(op.callback_url, connection)
+        except ValidationFailed:
+            op.callback = {"status": "failed", "attempts": 0, "reason": "URL not allowed"}
+        else:
+            op.callback = deliver(op.callback_url, payload(op), secret)
+    store = get_store(runtime.settings)
+    current = store.get(op.operation_id)
+    if current is not None:
+        current.callback = op.callback
+        try:
+            store.save(current)
+        except Exception as exc:  # the status itself is recorded; only the receipt is lost
+            log.warning("could not record the callback of %s: %s", op.operation_id, exc)

@@ -1,0 +1,183 @@
+"""Named connections: their shape, where they live in Key Vault, and who may send through them.
+
+A connection is the JSON secret `connection-<slug>`; its credential is another secret it names.
+Raises `UnknownConnection` (404) for a name without a secret, `ValidationFailed` for a bad one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from shared.errors import Detail, UnknownConnection, ValidationFailed
+from shared.secrets import SecretStore
+from shared.settings import CONNECTION_SECRET_PREFIX, Settings
+
+MODES = ("app", "service_account", "user")
+CREDENTIAL_TYPES = ("client_secret", "certificate", "token_cache", "password")
+# Which credential each mode can use (docs/connections.md): app and user redeem with the app's
+# own secret or certificate; a service account keeps an MSAL token cache (or, discouraged, a
+# password for ROPC).
+MODE_CREDENTIALS = {
+    "app": ("client_secret", "certificate"),
+    "service_account": ("token_cache", "password"),
+    "user": ("client_secret", "certificate"),
+}
+DEFAULT_GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+# Delegated Graph permissions asked for in service_account and user modes (.Shared: other
+# mailboxes the account has Full Access / Send As on). offline_access etc. MSAL adds itself.
+DEFAULT_DELEGATED_PERMISSIONS = (
+    "Mail.Send",
+    "Mail.Send.Shared",
+    "Mail.ReadWrite",
+    "Mail.ReadWrite.Shared",
+)
+
+
+class CredentialRef(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    type: str
+    secret_name: Annotated[str, Meta(pattern=r"^[0-9A-Za-z-]{1,127}$")]
+
+
+class Connection(msgspec.Struct, rename="camel", frozen=True, forbid_unknown_fields=False):
+    """One connection as stored in Key Vault (unknown keys are kept out, not refused)."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=96)]  # Key Vault names ≤ 127
+    mode: str
+    tenant_id: str
+    client_id: str
+    credential: CredentialRef
+    authority_host: str = ""
+    graph_base_url: str = ""
+    graph_scope: str = DEFAULT_GRAPH_SCOPE
+    instance_discovery: bool = True
+    allowed_senders: list[str] = []
+    attachment_url_hosts: list[str] = []
+    allow_private_attachment_hosts: bool = False
+    callback_url_hosts: list[str] = []
+    # Incoming webhooks must carry an HMAC signature (shared/signatures.py) on top of the key.
+    require_signed_requests: bool = False
+    # Delegated modes: the account (service_account: the service user; required for `password`).
+    account: str = ""
+    # Delegated modes: full scope URIs; empty = DEFAULT_DELEGATED_PERMISSIONS on graphScope's host.
+    delegated_scopes: list[str] = []
+    # User mode: hosts a sign-in's returnUrl may point at (exact, or `*.domain`).
+    return_url_hosts: list[str] = []
+
+    def scopes(self) -> list[str]:
+        """The delegated scopes to ask for (national clouds: derived from graphScope)."""
+        if self.delegated_scopes:
+            return list(self.delegated_scopes)
+        resource = self.graph_scope.removesuffix("/.default").rstrip("/")
+        return [f"{resource}/{p}" for p in DEFAULT_DELEGATED_PERMISSIONS]
+
+    def sender_allowed(self, address: str) -> bool:
+        return sender_allowed(self.allowed_senders, address)
+
+    def with_defaults(self, settings: Settings) -> Connection:
+        """Fill the Graph and authority hosts from settings when the connection names none."""
+        return msgspec.structs.replace(
+            self,
+            authority_host=self.authority_host or settings.authority_host,
+            graph_base_url=self.graph_base_url or settings.graph_base_url,
+        )
+
+
+def connection_secret_name(name: str) -> str:
+    """`contoso.test` → `connection-contoso-test` (Key Vault names allow [0-9a-zA-Z-] only)."""
+    slug = re.sub(r"[^0-9a-z]", "-", name.lower())
+    return f"{CONNECTION_SECRET_PREFIX}{slug}"
+
+
+def sender_allowed(patterns: list[str], address: str) -> bool:
+    """True when `address` equals a pattern or matches `*@domain` (case-insensitive)."""
+    address = address.strip().casefold()
+    if "@" not in address:
+        return False
+    domain = address.rsplit("@", 1)[1]
+    for pattern in patterns:
+        pattern = pattern.strip().casefold()
+        if pattern == address:
+            return True
+        if pattern.startswith("*@") and pattern[2:] == domain:
+            return True
+    return False
+
+
+def parse_connection(raw: str | bytes | dict[str, Any]) -> Connection:
+    """Decode and check a stored connection; raises ValidationFailed naming each problem."""
+    try:
+        if isinstance(raw, dict):
+            conn = msgspec.convert(raw, Connection)
+        else:
+            conn = msgspec.json.decode(raw, type=Connection)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ValidationFailed(
+            "The connection is not valid.", details=[Detail("connection", str(exc))]
+        ) from exc
+    problems: list[Detail] = []
+    if conn.mode not in MODES:
+        problems.append(Detail("mode", f"must be one of {', '.join(MODES)}"))
+    if conn.credential.type not in CREDENTIAL_TYPES:
+        problems.append(Detail("credential.type", f"must be one of {', '.join(CREDENTIAL_TYPES)}"))
+    elif conn.mode in MODE_CREDENTIALS and conn.credential.type not in MODE_CREDENTIALS[conn.mode]:
+        allowed = ", ".join(MODE_CREDENTIALS[conn.mode])
+        problems.append(Detail("credential.type", f"mode {conn.mode} uses one of {allowed}"))
+    if conn.credential.type == "password" and "@" not in conn.account:
+        problems.append(Detail("account", "the password option needs the account's UPN"))
+    for key, wire in (("authority_host", "authorityHost"), ("graph_base_url", "graphBaseUrl")):
+        value = getattr(conn, key)
+        if value and not value.startswith("https://"):
+            # MSAL and Graph need https; the sandbox serves https too.
+            problems.append(Detail(wire, "must be an https URL"))
+    for i, pattern in enumerate(conn.allowed_senders):
+        if "@" not in pattern:
+            problems.append(Detail(f"allowedSenders[{i}]", "use an address or *@domain"))
+    if problems:
+        raise ValidationFailed("The connection is not valid.", details=problems)
+    return conn
+
+
+def save_connection(client: Any, connection: dict[str, Any], credential_value: str | None) -> None:
+    """Validate `connection` and write it (and its credential, if given) to Key Vault.
+
+    `client` is an azure-keyvault-secrets SecretClient. The credential is written first so a
+    connection never points at a secret that does not exist yet.
+    """
+    conn = parse_connection(connection)
+    if credential_value is not None:
+        client.set_secret(conn.credential.secret_name, credential_value, content_type="text/plain")
+    client.set_secret(
+        connection_secret_name(conn.name),
+        msgspec.json.encode(conn).decode(),
+        content_type="application/json",
+    )
+
+
+class ConnectionRegistry:
+    """Connections by name, read through the SecretStore's TTL cache."""
+
+    def __init__(self, secrets: SecretStore, settings: Settings) -> None:
+        self.secrets = secrets
+        self.settings = settings
+
+    def get(self, name: str) -> Connection:
+        raw = self.secrets.get(connection_secret_name(name))
+        if raw is None:
+            raise UnknownConnection(f"There is no connection named {name!r}.")
+        conn = parse_connection(raw)
+        # Two names can share a slug (`a.b` and `a-b`): the stored real name must match.
+        if conn.name.casefold() != name.casefold():
+            raise UnknownConnection(f"There is no connection named {name!r}.")
+        return conn.with_defaults(self.settings)
+
+    def credential(self, conn: Connection) -> str:
+        value = self.secrets.get(conn.credential.secret_name)
+        if value is None:
+            raise UnknownConnection(
+                f"The credential of connection {conn.name!r} is missing from Key Vault."
+            )
+        return value

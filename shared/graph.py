@@ -1,0 +1,231 @@
+"""A small Microsoft Graph client: one pooled session, timeouts, bounded retries, clear errors.
+
+Raises (all from shared.errors): `Throttled` / `GraphUnavailable` (with Retry-After) when the
+retry budget is spent, `GraphOutcomeUnknown` when a non-idempotent call was sent but its answer
+was lost, and the mapped Graph error (`SendAsDenied`, `MessageNotFound`, ...) otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from shared.errors import (
+    AppError,
+    GraphInfo,
+    GraphOutcomeUnknown,
+    GraphUnavailable,
+    MessageNotFound,
+    from_graph_error,
+)
+from shared.retry import RETRY_STATUSES, next_delay, parse_retry_after
+
+CONNECT_TIMEOUT = 10.0
+# Message ids stay the same when a message moves or is sent (a draft becomes the Sent Items
+# copy): the id we return keeps working, and the move cache never holds a stale id.
+IMMUTABLE_IDS = 'IdType="ImmutableId"'
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+_session: requests.Session | None = None
+
+
+def shared_session() -> requests.Session:
+    """The process-wide pooled session to Graph (keep-alive TLS saves a handshake per call)."""
+    global _session
+    if _session is None:
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=32, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        _session = session
+    return _session
+
+
+def sent_before_failure(exc: requests.RequestException) -> bool:
+    """True when the request may have reached the server (so its effect is unknown).
+
+    Connect failures (refused, DNS, connect timeout, TLS handshake) never sent a byte of the
+    request; a read timeout or a connection dropped while waiting for the answer did.
+    """
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError)):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        import urllib3.exceptions as u3
+
+        seen: set[int] = set()
+        todo: list[BaseException | None] = [exc]
+        while todo:
+            item = todo.pop()
+            if item is None or id(item) in seen:
+                continue
+            seen.add(id(item))
+            if isinstance(item, (u3.NewConnectionError, u3.NameResolutionError)):
+                return False
+            todo.extend(a for a in getattr(item, "args", ()) if isinstance(a, BaseException))
+            todo.append(getattr(item, "reason", None))
+            todo.append(item.__cause__)
+            todo.append(item.__context__)
+    return True
+
+
+@dataclass
+class GraphResponse:
+    status: int
+    data: Any
+    headers: Any
+    request_id: str | None
+
+
+def _error_parts(resp: requests.Response) -> tuple[str | None, str | None, str | None]:
+    """(code, message, request-id) of a Graph error answer, tolerating non-JSON bodies."""
+    request_id = resp.headers.get("request-id")
+    try:
+        err = resp.json().get("error", {})
+    except ValueError:
+        return None, None, request_id
+    if not isinstance(err, dict):
+        return None, None, request_id
+    inner = err.get("innerError") or err.get("innererror") or {}
+    if isinstance(inner, dict):
+        request_id = request_id or inner.get("request-id")
+    message = err.get("message")
+    return err.get("code"), (str(message)[:300] if message else None), request_id
+
+
+@dataclass
+class GraphClient:
+    """Graph calls for one connection; `token` returns a current access token."""
+
+    base_url: str
+    token: Callable[..., str]
+    timeout: float = 30.0
+    retry_budget: float = 20.0
+    session: requests.Session = field(default_factory=shared_session)
+    client_request_id: str | None = None
+    request_ids: list[str] = field(default_factory=list)
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    def url(self, path: str) -> str:
+        if path.startswith("https://") or path.startswith("http://"):
+            return path
+        return f"{self.base_url.rstrip('/')}/{path.lstrip('/')}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
+        authenticated: bool = True,
+        not_found: type[AppError] = MessageNotFound,
+    ) -> GraphResponse:
+        """One Graph call with retries on 429/503/504 and connect failures within the budget."""
+        method = method.upper()
+        idempotent = method in _IDEMPOTENT if idempotent is None else idempotent
+        start = self.clock()
+        attempt = 0
+        force_token = refreshed = False
+        while True:
+            hdrs = {"Prefer": IMMUTABLE_IDS, "Accept": "application/json"}
+            if self.client_request_id:
+                hdrs["client-request-id"] = self.client_request_id
+            if authenticated:
+                token = self.token(force_refresh=True) if force_token else self.token()
+                force_token = False
+                hdrs["Authorization"] = f"Bearer {token}"
+            hdrs.update(headers or {})
+            try:
+                resp = self.session.request(
+                    method,
+                    self.url(path),
+                    json=json,
+                    data=data,
+                    params=params,
+                    headers=hdrs,
+                    timeout=(CONNECT_TIMEOUT, self.timeout),
+                    allow_redirects=False,
+                )
+            except requests.RequestException as exc:
+                sent = sent_before_failure(exc)
+                if sent and not idempotent:
+                    raise GraphOutcomeUnknown(
+                        f"Graph did not answer {method} {_safe_path(path)} after it was sent "
+                        "(timeout or dropped connection); it may have taken effect."
+                    ) from exc
+                delay = next_delay(attempt, None, self.clock() - start, self.retry_budget)
+                if delay is None:
+                    raise GraphUnavailable(
+                        f"Graph could not be reached ({type(exc).__name__}); retry later.",
+                        retry_after=5.0,
+                    ) from exc
+                self.sleep(delay)
+                attempt += 1
+                continue
+            request_id = resp.headers.get("request-id")
+            if request_id:
+                self.request_ids.append(request_id)
+            if resp.status_code < 400:
+                return GraphResponse(
+                    resp.status_code, _json_or_none(resp), resp.headers, request_id
+                )
+            if resp.status_code == 401 and authenticated and not refreshed:
+                # A token revoked or signed with a rotated key: one retry with a new token.
+                resp.close()
+                force_token = refreshed = True
+                continue
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            if resp.status_code in RETRY_STATUSES:
+                delay = next_delay(attempt, retry_after, self.clock() - start, self.retry_budget)
+                if delay is not None:
+                    resp.close()
+                    self.sleep(delay)
+                    attempt += 1
+                    continue
+            code, message, rid = _error_parts(resp)
+            raise from_graph_error(
+                resp.status_code, code, message, rid, retry_after=retry_after, not_found=not_found
+            )
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw).data
+
+    def post(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return self.request("POST", path, json=json, **kw).data
+
+    def pages(self, path: str, params: dict[str, str] | None = None, **kw: Any) -> Iterator[dict]:
+        """Every item of a collection, following @odata.nextLink."""
+        url: str | None = path
+        while url:
+            data = self.request("GET", url, params=params, **kw).data or {}
+            yield from data.get("value", [])
+            url = data.get("@odata.nextLink")
+            params = None  # the next link carries the query already
+
+
+def _json_or_none(resp: requests.Response) -> Any:
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def _safe_path(path: str) -> str:
+    """A path for messages: no query string (it may hold addresses) and no pre-auth token."""
+    if path.startswith(("https://", "http://")):
+        return "<absolute URL>"  # upload URLs are pre-authenticated: never echo them
+    return path.split("?", 1)[0][:120]
+
+
+__all__ = ["GraphClient", "GraphInfo", "GraphResponse", "sent_before_failure", "shared_session"]

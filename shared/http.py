@@ -1,0 +1,117 @@
+"""The thin HTTP edge shared by the triggers: decode → operation → JSON response or error.
+
+This is the only module (besides the blueprints) that knows azure.functions. Unexpected
+exceptions become a plain 500 with the operation id; the stack trace goes to the log only.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import azure.functions as func
+import msgspec
+
+from shared.errors import AppError, PayloadTooLarge, ReauthRequired, to_http
+from shared.models import DraftRequest, MoveRequest, SendRequest
+from shared.oplog import OperationRecord, operation_log
+from shared.settings import get_settings
+from shared.validation import decode
+
+log = logging.getLogger(__name__)
+
+# Our own cap on a request body. Graph's 4 MB cap does not apply to us: a 6 MB base64
+# attachment makes a ~8 MB body, which we split into upload-session chunks. The Functions host
+# refuses bodies over 100 MB itself (maxRequestBodySize), so we match it.
+MAX_REQUEST_BYTES = 100 * 1024 * 1024
+JSON = "application/json"
+
+Operation = Callable[[Any, Any], Any]
+
+
+def json_response(
+    status: int, body: Any, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    return func.HttpResponse(
+        body=msgspec.json.encode(body), status_code=status, headers=headers, mimetype=JSON
+    )
+
+
+def error_response(error: BaseException, operation_id: str | None) -> func.HttpResponse:
+    status, headers, body = to_http(error, operation_id)
+    return json_response(status, body, headers)
+
+
+def _describe(record: OperationRecord, request: Any) -> None:
+    """Log fields about the request: counts and masked addresses, never content."""
+    if isinstance(request, MoveRequest):
+        record.address("mailbox", request.mailbox)
+        record.fields["by"] = "messageId" if request.message_id else "internetMessageId"
+        return
+    record.address("from", request.from_)
+    record.fields["recipients"] = len(request.to) + len(request.cc) + len(request.bcc)
+    record.fields["attachments"] = len(request.attachments)
+
+
+def handle(
+    req: func.HttpRequest,
+    kind: type[SendRequest] | type[DraftRequest] | type[MoveRequest],
+    operation: str,
+    success_status: int = 200,
+) -> func.HttpResponse:
+    """Run one synchronous operation for an HTTP request and answer in the API's shape."""
+    operation_id = str(uuid.uuid4())
+    settings = get_settings()
+    record = OperationRecord(operation_id, operation, mask=settings.mask_addresses_in_logs)
+    try:
+        with operation_log(record):
+            body = req.get_body() or b""
+            if len(body) > MAX_REQUEST_BYTES:
+                raise PayloadTooLarge(f"The request body is over {MAX_REQUEST_BYTES} bytes.")
+            request = decode(kind, body)
+            record.connection = request.connection
+            header_key = req.headers.get("Idempotency-Key")
+            if header_key and not request.idempotency_key:
+                request.idempotency_key = header_key[:200]
+            _describe(record, request)
+            # Heavy collaborators load on the first real request, not at import (cold start).
+            from shared import operations
+            from shared.accepting import submit, verify_inbound
+            from shared.runtime import get_runtime
+
+            runtime = get_runtime()
+            verify_inbound(runtime, request.connection, req.headers, body)
+
+            def run_now() -> Any:
+                ctx = runtime.context(request.connection, operation_id, request.user)
+                ctx.graph.request_ids = record.request_ids
+                return getattr(operations, operation)(request, ctx)
+
+            if request.mode != "sync":
+                # async: queue it (202); auto: try now, queue it when Graph throttles.
+                from shared.signin import base_url
+
+                status, result, headers = submit(
+                    request,
+                    operation,
+                    operation_id,
+                    base_url(settings.public_base_url, req.url),
+                    runtime,
+                    run_now=run_now,
+                )
+                record.fields["mode"] = request.mode
+                return json_response(success_status if status == 200 else status, result, headers)
+            result = run_now()
+        return json_response(success_status, result)
+    except AppError as exc:
+        if isinstance(exc, ReauthRequired) and (exc.sign_in_url or "").startswith("/"):
+            # Without PUBLIC_BASE_URL the link is relative: complete it from this request's URL.
+            from shared.signin import base_url
+
+            exc.sign_in_url = base_url(settings.public_base_url, req.url) + exc.sign_in_url
+        return error_response(exc, operation_id)
+    except Exception as exc:
+        log.exception("operation %s failed unexpectedly", operation_id)
+        return error_response(exc, operation_id)

@@ -1,0 +1,8 @@
+"""The three operations (send, move, draft) as plain functions of a request and a context."""
+
+from shared.operations.context import OperationContext
+from shared.operations.draft import draft
+from shared.operations.move import move
+from shared.operations.send import send
+
+__all__ = ["OperationContext", "draft", "move", "send"]

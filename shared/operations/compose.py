@@ -1,0 +1,193 @@
+"""Building a Graph message from a send/draft request and creating it as a draft with files.
+
+Shared by send and draft. Raises `SenderNotAllowed`, `ValidationFailed` (attachment URLs),
+and whatever Graph or the attachment sources raise; a half-built draft is deleted on failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from urllib.parse import quote
+
+from shared.attachments import (
+    UPLOAD_THRESHOLD,
+    Source,
+    add_small,
+    file_attachment,
+    from_base64,
+    from_url,
+    upload_large,
+)
+from shared.errors import (
+    SEND_AS_HINT,
+    AccessDenied,
+    AppError,
+    Detail,
+    SendAsDenied,
+    SenderNotAllowed,
+    ValidationFailed,
+)
+from shared.models import DraftRequest, Recipient, SendRequest
+from shared.operations.context import OperationContext
+from shared.urlsafety import check_attachment_url
+
+log = logging.getLogger(__name__)
+
+# The extended property that carries our operation id on every message we create, so a retry
+# after a crash or an unknown outcome can find the message (Drafts / Sent Items) before acting.
+OPERATION_ID_GUID = "3f5c8a2e-7b1d-4e6f-9a0c-2d4b6e8f1a3c"
+OPERATION_ID_PROPERTY = f"String {{{OPERATION_ID_GUID}}} Name OperationId"
+# Base64 we put on the create request itself; the rest is POSTed per attachment so no single
+# request nears Graph's 4 MB cap.
+INLINE_BUDGET = 2_500_000
+
+
+def mailbox_path(mailbox: str) -> str:
+    return f"users/{quote(mailbox, safe='@')}"
+
+
+def check_sender(request: SendRequest | DraftRequest, ctx: OperationContext) -> None:
+    """Raise SenderNotAllowed unless `from` is on the connection's allowedSenders."""
+    if not ctx.connection.sender_allowed(request.from_):
+        raise SenderNotAllowed(
+            f"Connection {ctx.connection.name!r} may not send as this address; "
+            "add it (or *@its-domain) to the connection's allowedSenders.",
+            details=[Detail("from", "not on the connection's allowedSenders")],
+        )
+
+
+def check_attachment_urls(request: SendRequest | DraftRequest, ctx: OperationContext) -> None:
+    """Check every attachment URL against the connection's policy, reporting all at once."""
+    problems: list[Detail] = []
+    for i, att in enumerate(request.attachments):
+        if att.url is None:
+            continue
+        kwargs = {"resolve": ctx.resolve} if ctx.resolve else {}
+        try:
+            check_attachment_url(
+                att.url,
+                field=f"attachments[{i}].url",
+                allowed_hosts=ctx.connection.attachment_url_hosts,
+                allow_private=ctx.connection.allow_private_attachment_hosts,
+                **kwargs,
+            )
+        except ValidationFailed as exc:
+            problems.extend(exc.details)
+    if problems:
+        raise ValidationFailed("An attachment URL is not allowed.", details=problems)
+
+
+def _recipient(value: str | Recipient) -> dict:
+    if isinstance(value, str):
+        return {"emailAddress": {"address": value}}
+    address: dict = {"address": value.address}
+    if value.name:
+        address["name"] = value.name
+    return {"emailAddress": address}
+
+
+def build_message(
+    request: SendRequest | DraftRequest, operation_id: str, attachments: list[dict]
+) -> dict:
+    """The Graph message resource for `request` (pure)."""
+    message: dict = {
+        "subject": request.subject,
+        "importance": request.importance,
+        "toRecipients": [_recipient(r) for r in request.to],
+        "ccRecipients": [_recipient(r) for r in request.cc],
+        "bccRecipients": [_recipient(r) for r in request.bcc],
+        "replyTo": [_recipient(r) for r in request.reply_to],
+        "singleValueExtendedProperties": [{"id": OPERATION_ID_PROPERTY, "value": operation_id}],
+    }
+    if request.body is not None:
+        message["body"] = {
+            "contentType": "HTML" if request.body.content_type == "html" else "Text",
+            "content": request.body.content,
+        }
+    if request.headers:
+        message["internetMessageHeaders"] = [
+            {"name": k, "value": v} for k, v in request.headers.items()
+        ]
+    if attachments:
+        message["attachments"] = attachments
+    return message
+
+
+def _inline_split(request: SendRequest | DraftRequest) -> tuple[list[dict], list[int]]:
+    """Base64 attachments that fit on the create request, and indexes of the rest."""
+    inline: list[dict] = []
+    rest: list[int] = []
+    budget = INLINE_BUDGET
+    for i, att in enumerate(request.attachments):
+        b64 = att.content_bytes
+        if b64 is not None and len(b64) <= budget and len(b64) * 3 // 4 < UPLOAD_THRESHOLD:
+            inline.append(file_attachment(att, base64.b64decode(b64)))
+            budget -= len(b64)
+        else:
+            rest.append(i)
+    return inline, rest
+
+
+def _open(request: SendRequest | DraftRequest, index: int, ctx: OperationContext) -> Source:
+    att = request.attachments[index]
+    if att.content_bytes is not None:
+        return from_base64(att)
+    return from_url(
+        att,
+        field=f"attachments[{index}].url",
+        connection=ctx.connection,
+        session=ctx.http,
+        max_bytes=ctx.settings.attachment_max_bytes,
+        resolve=ctx.resolve,
+    )
+
+
+def create_draft(request: SendRequest | DraftRequest, ctx: OperationContext) -> dict:
+    """Create the message in `from`'s Drafts with all attachments; returns Graph's message."""
+    inline, rest = _inline_split(request)
+    for i in rest:  # the cheap size check first, before Graph sees anything
+        att = request.attachments[i]
+        if att.content_bytes is not None and len(att.content_bytes) * 3 // 4 > (
+            ctx.settings.attachment_max_bytes
+        ):
+            raise ValidationFailed(
+                "An attachment is too large.",
+                details=[Detail(f"attachments[{i}]", "larger than ATTACHMENT_MAX_BYTES")],
+            )
+    base = mailbox_path(request.from_)
+    try:
+        message = ctx.graph.post(
+            f"{base}/messages", json=build_message(request, ctx.operation_id, inline)
+        )
+    except AccessDenied as exc:
+        if ctx.connection.mode == "app":
+            raise
+        # Delegated: writing the draft in another's mailbox needs Full Access, which a sender
+        # mailbox needs next to Send As; say so instead of a bare "access denied".
+        raise SendAsDenied(SEND_AS_HINT, graph=exc.graph) from exc
+    message_id = message["id"]
+    try:
+        for i in rest:
+            source = _open(request, i, ctx)
+            try:
+                if source.size > UPLOAD_THRESHOLD:
+                    upload_large(ctx.graph, request.from_, message_id, source)
+                else:
+                    add_small(ctx.graph, request.from_, message_id, source)
+            finally:
+                source.close()
+    except BaseException:
+        delete_quietly(ctx, request.from_, message_id)
+        raise
+    return message
+
+
+def delete_quietly(ctx: OperationContext, mailbox: str, message_id: str) -> None:
+    """Remove a half-built draft; failure here must not hide the original error."""
+    try:
+        ctx.graph.request(
+            "DELETE", f"{mailbox_path(mailbox)}/messages/{quote(message_id, safe='')}"
+        )
+    except AppError as exc:
+        log.warning("could not delete draft of operation %s: %s", ctx.operation_id, exc.code)

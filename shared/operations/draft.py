@@ -1,0 +1,37 @@
+"""The draft operation: create a message with its attachments in `from`'s Drafts."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from shared.models import DraftRequest, DraftResult
+from shared.operations.compose import (
+    check_attachment_urls,
+    check_sender,
+    create_draft,
+    mailbox_path,
+)
+from shared.operations.context import OperationContext
+
+
+def draft(request: DraftRequest, ctx: OperationContext) -> DraftResult:
+    """Create the draft; returns its id, webLink and conversationId.
+
+    Raises SenderNotAllowed, ValidationFailed (attachment URLs) and Graph's mapped errors.
+    """
+    check_sender(request, ctx)
+    check_attachment_urls(request, ctx)
+    message = create_draft(request, ctx)
+    if not message.get("webLink"):
+        # Graph normally returns it on create; read it back rather than answer without it.
+        message = ctx.graph.get(
+            f"{mailbox_path(request.from_)}/messages/{quote(message['id'], safe='')}",
+            params={"$select": "id,webLink,conversationId"},
+        )
+    return DraftResult(
+        operation_id=ctx.operation_id,
+        status="created",
+        message_id=message["id"],
+        web_link=message.get("webLink"),
+        conversation_id=message.get("conversationId"),
+    )

@@ -1,0 +1,103 @@
+"""Parked work: operations waiting for a sign-in, re-queued by the sign-in hook, expired in time.
+
+`reauth_required` parks an operation (shared/background.py) with the sign-in URL or the admin
+command, until PARKED_TTL_HOURS (default 72) have passed. A successful sign-in for its
+connection (and user) calls `on_sign_in` through shared.signin_hooks, which queues the work
+again; the cleanup timer calls `expire_parked`, which ends the rest as `failed` with
+`reauth_expired`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from shared.operation_store import (
+    ACCEPTED,
+    FAILED,
+    PARKED,
+    Operation,
+    OperationStore,
+    StoreConflict,
+    iso,
+    now_utc,
+    parse_iso,
+)
+from shared.queueing import Queues
+
+log = logging.getLogger(__name__)
+
+REAUTH_EXPIRED = "reauth_expired"
+
+
+def requeue_parked(
+    store: OperationStore, queues: Queues, connection: str, user: str | None
+) -> list[str]:
+    """Queue again every operation parked for `connection` (and `user`; None = all of them).
+
+    Returns the operation ids queued. An operation changed meanwhile is left as it is.
+    """
+    queued: list[str] = []
+    for operation_id in store.parked_ids(connection, user):
+        op = store.get(operation_id)
+        if op is None or op.status != PARKED or op.envelope is None:
+            store.unindex_parked(connection, operation_id)
+            continue
+        op.status = ACCEPTED
+        op.sign_in_url = op.admin_command = op.parked_until = None
+        try:
+            store.save(op)
+        except StoreConflict:
+            continue
+        queues.enqueue(op.kind, op.envelope)
+        store.unindex_parked(connection, operation_id)
+        queued.append(operation_id)
+    if queued:
+        log.info("re-queued %d parked operation(s) of connection %s", len(queued), connection)
+    return queued
+
+
+def expire_parked(
+    store: OperationStore,
+    *,
+    now: datetime | None = None,
+    on_final: Callable[[Operation], None] | None = None,
+) -> list[str]:
+    """End parked operations whose time ran out as `failed` (`reauth_expired`)."""
+    current = now or now_utc()
+    expired: list[str] = []
+    for partition, operation_id in store.all_parked():
+        op = store.get(operation_id)
+        if op is None or op.status != PARKED:
+            store.table.delete_entity(partition, operation_id)
+            continue
+        until = parse_iso(op.parked_until)
+        if until is None or until > current:
+            continue
+        op.status = FAILED
+        op.finished_at = iso(current)
+        op.envelope = None
+        op.error = {
+            "code": REAUTH_EXPIRED,
+            "message": "Nobody signed in again before the parked operation expired.",
+        }
+        try:
+            store.save(op)
+        except StoreConflict:
+            continue
+        store.table.delete_entity(partition, operation_id)
+        expired.append(operation_id)
+        if on_final and op.callback_url:
+            on_final(op)
+    return expired
+
+
+def on_sign_in(connection: str, user: str | None) -> None:
+    """The shared.signin_hooks callback: re-queue this connection's (and user's) parked work."""
+    from shared.operation_store import get_store
+    from shared.queueing import get_queues
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    requeue_parked(get_store(settings), get_queues(settings), connection, user)

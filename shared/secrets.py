@@ -1,0 +1,132 @@
+"""Key Vault secrets with an in-memory TTL cache that serves the last good value during outages.
+
+azure-identity and azure-keyvault-secrets are imported only when the first secret is needed:
+together they cost more import time than the rest of the app (cold start).
+Raises `SecretsUnavailable` when Key Vault cannot be reached and nothing is cached; a missing
+secret is `None` (the caller decides what that means).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from shared.errors import SecretsUnavailable
+from shared.settings import AZURE_CLIENT_SECRET, Settings
+
+log = logging.getLogger(__name__)
+
+
+def make_credential(settings: Settings) -> Any:
+    """The azure-identity credential the app uses for Key Vault (see KEY_VAULT_CREDENTIAL)."""
+    if settings.key_vault_credential == "client_secret":
+        from azure.identity import ClientSecretCredential
+
+        kwargs: dict[str, Any] = {}
+        if settings.azure_authority_host:
+            kwargs["authority"] = settings.azure_authority_host
+        return ClientSecretCredential(
+            settings.azure_tenant_id,
+            settings.azure_client_id,
+            os.environ.get(AZURE_CLIENT_SECRET, ""),
+            disable_instance_discovery=not settings.authority_instance_discovery,
+            **kwargs,
+        )
+    if settings.key_vault_credential == "managed_identity":
+        from azure.identity import ManagedIdentityCredential
+
+        return ManagedIdentityCredential(client_id=settings.azure_client_id or None)
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+def make_secret_client(settings: Settings) -> Any:
+    """An azure-keyvault-secrets SecretClient for KEY_VAULT_URL."""
+    from azure.keyvault.secrets import SecretClient
+
+    if not settings.key_vault_url:
+        raise SecretsUnavailable("KEY_VAULT_URL is not set; the app cannot read its connections.")
+    return SecretClient(
+        settings.key_vault_url,
+        make_credential(settings),
+        verify_challenge_resource=settings.key_vault_verify_challenge_resource,
+    )
+
+
+class SecretStore:
+    """Reads secrets through a SecretClient, caching each for `ttl` seconds."""
+
+    def __init__(
+        self,
+        client_factory: Callable[[], Any],
+        ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._factory = client_factory
+        self._client: Any = None
+        self.ttl = ttl
+        self.clock = clock
+        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
+        self._fetch_lock = threading.Lock()
+
+    def _get_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._factory()
+            return self._client
+
+    def get(self, name: str, *, force_fetch: bool = False) -> str | None:
+        """The secret's current value (None if it does not exist)."""
+        cached = self._cache.get(name)
+        if cached and not force_fetch and self.clock() - cached[0] <= self.ttl:
+            return cached[1]
+        # One fetch at a time: a cold instance hit by parallel requests reads (and gets its Key
+        # Vault token) once instead of once per request thread.
+        with self._fetch_lock:
+            cached = self._cache.get(name)
+            if cached and not force_fetch and self.clock() - cached[0] <= self.ttl:
+                return cached[1]
+            return self._fetch(name, cached)
+
+    def _fetch(self, name: str, cached: tuple[float, str | None] | None) -> str | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            value: str | None = self._get_client().get_secret(name).value
+        except ResourceNotFoundError:
+            value = None
+        except Exception as exc:
+            # Key Vault briefly unavailable (network, 5xx, throttling, token): the last good
+            # value beats failing every request; it was valid a TTL ago.
+            if cached:
+                log.warning(
+                    "Key Vault read failed (%s); serving cached %s", type(exc).__name__, name
+                )
+                return cached[1]
+            raise SecretsUnavailable(
+                f"Key Vault could not be read ({type(exc).__name__}); retry later.",
+                retry_after=5.0,
+            ) from exc
+        self._cache[name] = (self.clock(), value)
+        return value
+
+    def set(self, name: str, value: str, *, content_type: str = "text/plain") -> None:
+        """Write a secret and remember it as this process's current value.
+
+        Raises `SecretsUnavailable` when Key Vault refuses or cannot be reached (the value is
+        never part of the message).
+        """
+        try:
+            self._get_client().set_secret(name, value, content_type=content_type)
+        except Exception as exc:
+            raise SecretsUnavailable(
+                f"Key Vault could not store {name} ({type(exc).__name__}); retry later.",
+                retry_after=5.0,
+            ) from exc
+        self._cache[name] = (self.clock(), value)

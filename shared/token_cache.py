@@ -1,0 +1,192 @@
+"""MSAL token caches kept in Key Vault: secret names, the stored envelope, load and write-back.
+
+A delegated sign-in (service account or user) is an MSAL `SerializableTokenCache`. Each process
+loads it from Key Vault once, lets MSAL refresh silently in memory, and writes it back only when
+MSAL says it changed (a refresh rotated the refresh token). Access tokens are pruned before
+storing: they are short-lived, and without them a cache of one account stays far below Key
+Vault's 25 KB value limit. Why concurrent write-backs lose nothing: docs/connections.md.
+Raises `TokenCacheTooLarge` (a bug or a misuse: never a normal condition) and whatever
+`SecretStore` raises (`SecretsUnavailable`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import AppError
+from shared.secrets import SecretStore
+from shared.settings import CONNECTION_SECRET_PREFIX
+
+# Key Vault's limit on a secret value (25 KB); the sandbox enforces the same.
+MAX_SECRET_BYTES = 25 * 1024
+ENVELOPE_VERSION = 1
+# Entra ID ends a refresh token after 90 days without use (the "inactivity" limit).
+REFRESH_TOKEN_INACTIVITY_DAYS = 90
+_NAME_OK = re.compile(r"^[0-9A-Za-z-]{1,127}$")
+
+
+class TokenCacheTooLarge(AppError):
+    """A token cache would not fit in one Key Vault secret."""
+
+    code, status = "token_cache_too_large", 500
+
+
+def slug(text: str) -> str:
+    """Lower-case, every character outside [0-9a-z] becomes `-` (Key Vault name alphabet)."""
+    return re.sub(r"[^0-9a-z]", "-", text.lower())
+
+
+def service_account_cache_name(connection: str) -> str:
+    """`contoso.test` → `connection-contoso-test-token-cache` (the default credential name)."""
+    return f"{CONNECTION_SECRET_PREFIX}{slug(connection)}-token-cache"
+
+
+def user_cache_name(connection: str, user: str) -> str:
+    """The secret of `user`'s sign-in on `connection`, e.g. `usercache-contoso-test-anna-<hash>`.
+
+    The readable part is for admins browsing the vault; the hash of both names keeps two users
+    whose slugs collide (`a.b@x` and `a-b@x`) apart. Always ≤ 127 characters.
+    """
+    digest = hashlib.sha256(f"{connection.casefold()}\n{user.casefold()}".encode()).hexdigest()
+    local = slug(user.partition("@")[0])[:32]
+    name = f"usercache-{slug(connection)[:48]}-{local}-{digest[:16]}"
+    assert _NAME_OK.match(name), name
+    return name
+
+
+def prune_access_tokens(serialized: str) -> str:
+    """The MSAL cache JSON without access tokens (refresh tokens, accounts, id tokens kept)."""
+    data = json.loads(serialized) if serialized else {}
+    data.pop("AccessToken", None)
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def encode_envelope(serialized: str, *, account: str | None, now: float | None = None) -> str:
+    """The stored value: who is signed in, when the cache was written, and MSAL's cache.
+
+    `savedAt` is also when the refresh token was last used: a silent refresh rotates it, which
+    is what makes the cache change and get written. Raises TokenCacheTooLarge over 25 KB.
+    """
+    value = json.dumps(
+        {
+            "v": ENVELOPE_VERSION,
+            "account": account,
+            "savedAt": int(now if now is not None else time.time()),
+            "msal": prune_access_tokens(serialized),
+        },
+        separators=(",", ":"),
+    )
+    if len(value.encode()) > MAX_SECRET_BYTES:
+        raise TokenCacheTooLarge(
+            f"The token cache is {len(value.encode())} bytes; Key Vault stores at most "
+            f"{MAX_SECRET_BYTES}. Remove the connection's extra accounts and sign in again."
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class CacheState:
+    """What a stored cache says about its sign-in (for `admin connections list/show`)."""
+
+    account: str | None
+    saved_at: int | None
+    has_refresh_token: bool
+
+    def days_left(self, now: float | None = None) -> float | None:
+        """Days until Entra's 90-day inactivity limit ends the refresh token (None: unknown)."""
+        if self.saved_at is None or not self.has_refresh_token:
+            return None
+        idle = (now if now is not None else time.time()) - self.saved_at
+        return round(REFRESH_TOKEN_INACTIVITY_DAYS - idle / 86400, 1)
+
+
+def decode_envelope(value: str | None) -> tuple[str, CacheState]:
+    """(MSAL cache JSON, its state) of a stored value; tolerates a bare MSAL cache and None."""
+    if not value:
+        return "", CacheState(None, None, False)
+    data = json.loads(value)
+    if isinstance(data, dict) and data.get("v") == ENVELOPE_VERSION and "msal" in data:
+        serialized = data["msal"] or ""
+        account, saved_at = data.get("account"), data.get("savedAt")
+    else:
+        serialized, account, saved_at = value, None, None
+    msal_data = json.loads(serialized) if serialized else {}
+    if account is None:
+        accounts = list((msal_data.get("Account") or {}).values())
+        account = accounts[0].get("username") if accounts else None
+    has_rt = bool(msal_data.get("RefreshToken"))
+    return serialized, CacheState(account, saved_at, has_rt)
+
+
+class KeyVaultTokenCache:
+    """One MSAL SerializableTokenCache mirrored to one Key Vault secret (one per process)."""
+
+    def __init__(self, secrets: SecretStore, secret_name: str) -> None:
+        import msal
+
+        self.secrets = secrets
+        self.secret_name = secret_name
+        self.cache = msal.SerializableTokenCache()
+        self.lock = threading.RLock()
+        self.loaded = False
+        self._stored: str | None = None
+
+    def load(self, *, force: bool = False) -> bool:
+        """Read the secret (once, or again with `force`); True when it differs from before.
+
+        A fresh read bypasses the SecretStore's TTL cache: after a failed refresh the question
+        is whether someone signed in again since this process last looked.
+        """
+        with self.lock:
+            if self.loaded and not force:
+                return False
+            raw = self.secrets.get(self.secret_name, force_fetch=force)
+            changed = raw != self._stored
+            if changed or not self.loaded:
+                serialized, _ = decode_envelope(raw)
+                self.cache.deserialize(serialized or None)
+                self._stored = raw
+            self.loaded = True
+            return changed
+
+    def state(self) -> CacheState:
+        with self.lock:
+            return decode_envelope(self._stored)[1]
+
+    def replace(self, serialized: str, *, account: str | None) -> None:
+        """Store a whole new sign-in (device code, auth code) and use it from now on."""
+        with self.lock:
+            value = encode_envelope(serialized, account=account)
+            self.secrets.set(self.secret_name, value, content_type="application/json")
+            self.cache.deserialize(serialized)
+            self._stored = value
+            self.loaded = True
+
+    def save_if_changed(self, *, account: str | None) -> bool:
+        """Write the cache back when MSAL changed it (a rotated refresh token); True if written.
+
+        An access-token-only change is not worth a Key Vault write: the stored copy has none.
+        """
+        with self.lock:
+            if not self.cache.has_state_changed:
+                return False
+            self.cache.has_state_changed = False
+            value = encode_envelope(self.cache.serialize(), account=account)
+            stored_msal = decode_envelope(self._stored)[0] if self._stored else ""
+            if stored_msal and json.loads(stored_msal) == json.loads(json.loads(value)["msal"]):
+                return False
+            self.secrets.set(self.secret_name, value, content_type="application/json")
+            self._stored = value
+            return True
+
+
+def read_state(secrets: SecretStore, secret_name: str) -> CacheState:
+    """The state of a stored cache without building MSAL objects (admin CLI)."""
+    value: Any = secrets.get(secret_name, force_fetch=True)
+    return decode_envelope(value)[1]

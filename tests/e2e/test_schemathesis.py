@@ -1,0 +1,42 @@
+"""Property-based run of the OpenAPI document against the devhost: no 5xx, no schema breaks.
+
+Runs the schemathesis CLI (`st run`) as a subprocess: its pytest integration's lazy fixture
+loader does not work with the pytest pinned here (it reads a private node attribute pytest 9
+removed). Bounded: few examples per operation, a fixed seed, a time budget; raise
+E2E_SCHEMATHESIS_EXAMPLES for a deeper run. The function key goes on every generated request
+so the cases reach the functions; invalid payloads must be answered 4xx, never 5xx.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MAX_EXAMPLES = os.environ.get("E2E_SCHEMATHESIS_EXAMPLES", "10")
+ST = Path(sys.executable).with_name("st")
+
+pytestmark = pytest.mark.slow
+
+
+def test_api_answers_generated_requests_without_5xx_and_within_its_schema(devhost, tmp_path):
+    resp = devhost.get("/api/openapi.json")
+    if resp.status_code == 404:
+        pytest.skip("the function app serves no /api/openapi.json yet")
+    resp.raise_for_status()
+    cmd = [str(ST), "run", f"{devhost.url}/api/openapi.json", "--url", f"{devhost.url}/api"]
+    cmd += ["--header", f"x-functions-key: {devhost.key}"]
+    cmd += ["--checks", "not_a_server_error,response_schema_conformance"]
+    cmd += ["--max-examples", MAX_EXAMPLES, "--seed", "20261127", "--workers", "2"]
+    cmd += ["--phases", "examples,coverage,fuzzing", "--generation-database", "none"]
+    cmd += ["--request-timeout", "60", "--no-color"]
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    done = subprocess.run(
+        cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400, check=False
+    )
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    assert "No issues found" in report or "passed" in report, report

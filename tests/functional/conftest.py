@@ -1,0 +1,119 @@
+"""Operations run directly (no devhost) against the real sandbox: Key Vault, Entra ID, Graph."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from shared.connections import save_connection
+from shared.operations.context import OperationContext
+from shared.runtime import Runtime
+from shared.settings import Settings
+from tests.conftest import SEED_CLIENT_ID, SEED_CLIENT_SECRET, SEED_TENANT_ID, Sandbox
+
+CONNECTION = "contoso.test"
+
+
+def sandbox_connection(url: str) -> dict:
+    """The sandbox's ready connection, in the Key Vault contract's format."""
+    return {
+        "name": CONNECTION,
+        "mode": "app",
+        "tenantId": SEED_TENANT_ID,
+        "clientId": SEED_CLIENT_ID,
+        "authorityHost": url,
+        "graphBaseUrl": f"{url}/v1.0",
+        "graphScope": "https://graph.microsoft.com/.default",
+        "instanceDiscovery": False,
+        "allowedSenders": ["*@contoso.test"],
+        "attachmentUrlHosts": ["127.0.0.1"],
+        "allowPrivateAttachmentHosts": True,
+        "callbackUrlHosts": [],
+        "credential": {
+            "type": "client_secret",
+            "secretName": "connection-contoso-test-client-secret",
+        },
+    }
+
+
+def secret_client(url: str):
+    from azure.identity import ClientSecretCredential
+    from azure.keyvault.secrets import SecretClient
+
+    cred = ClientSecretCredential(
+        SEED_TENANT_ID,
+        SEED_CLIENT_ID,
+        SEED_CLIENT_SECRET,
+        authority=url,
+        disable_instance_discovery=True,
+    )
+    return SecretClient(url, cred, verify_challenge_resource=False)
+
+
+def wait_for_graph(sandbox: Sandbox, timeout: float = 5.0) -> None:
+    """Skip cleanly (with the reason) if this sandbox build does not answer Graph yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = sandbox.http.get(
+            f"{sandbox.url}/v1.0/users/anna@contoso.test/mailFolders", timeout=5
+        )
+        if resp.status_code in (401, 403, 200):
+            return
+        if time.monotonic() > deadline:
+            pytest.skip(f"sandbox Graph not available (HTTP {resp.status_code})")
+        time.sleep(0.2)
+
+
+@dataclass
+class Ops:
+    """Build operation contexts against the sandbox, and look into mailboxes."""
+
+    sandbox: Sandbox
+    runtime: Runtime
+    settings: Settings
+
+    def context(self, operation_id: str | None = None) -> OperationContext:
+        return self.runtime.context(CONNECTION, operation_id or str(uuid.uuid4()))
+
+    def graph_get(self, path: str, **params) -> dict:
+        ctx = self.context()
+        return ctx.graph.get(path, params=params or None)
+
+    def folder_messages(self, mailbox: str, folder: str) -> list[dict]:
+        return self.graph_get(f"users/{mailbox}/mailFolders/{folder}/messages", **{"$top": "100"})[
+            "value"
+        ]
+
+    def file_url(self, name: str, size: int, seed: str = "1") -> str:
+        return f"{self.sandbox.url}/_sandbox/files/{name}?size={size}&seed={seed}"
+
+
+@pytest.fixture
+def ops(fresh_sandbox: Sandbox) -> Ops:
+    wait_for_graph(fresh_sandbox)
+    client = secret_client(fresh_sandbox.url)
+    save_connection(client, sandbox_connection(fresh_sandbox.url), SEED_CLIENT_SECRET)
+    settings = Settings(
+        key_vault_url=fresh_sandbox.url,
+        graph_base_url=f"{fresh_sandbox.url}/v1.0",
+        authority_host=fresh_sandbox.url,
+        graph_retry_budget_seconds=6.0,
+    )
+    return Ops(fresh_sandbox, Runtime(settings, lambda: client), settings)
+
+
+def until(predicate: Callable[[], object], timeout: float = 10.0) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+__all__ = ["CONNECTION", "Ops", "requests", "until"]

@@ -1,0 +1,52 @@
+"""Connection secret names, sender allowlists and stored-connection checks."""
+
+import pytest
+
+from shared.connections import connection_secret_name, parse_connection, sender_allowed
+from shared.errors import ValidationFailed
+from shared.settings import Settings
+
+CONN = {
+    "name": "contoso.test",
+    "mode": "app",
+    "tenantId": "t",
+    "clientId": "c",
+    "allowedSenders": ["*@contoso.test", "boss@other.nl"],
+    "credential": {"type": "client_secret", "secretName": "connection-contoso-test-client-secret"},
+}
+
+
+def test_secret_name_slug_replaces_everything_outside_lowercase_alnum():
+    assert connection_secret_name("contoso.test") == "connection-contoso-test"
+    assert connection_secret_name("Documizers.COM_x") == "connection-documizers-com-x"
+
+
+def test_sender_allowlist_exact_and_domain_wildcard():
+    patterns = CONN["allowedSenders"]
+    assert sender_allowed(patterns, "Administratie@Contoso.test")
+    assert sender_allowed(patterns, "boss@other.nl")
+    assert not sender_allowed(patterns, "someone@other.nl")
+    assert not sender_allowed(patterns, "x@evilcontoso.test")
+    assert not sender_allowed(patterns, "x@sub.contoso.test")
+    assert not sender_allowed([], "a@contoso.test")
+
+
+def test_parse_connection_and_fill_defaults_from_settings():
+    conn = parse_connection(CONN).with_defaults(
+        Settings(graph_base_url="https://g/v1.0", authority_host="https://login")
+    )
+    assert conn.graph_base_url == "https://g/v1.0" and conn.authority_host == "https://login"
+    assert conn.sender_allowed("anna@contoso.test")
+
+
+def test_bad_connection_names_each_problem():
+    bad = {**CONN, "mode": "magic", "graphBaseUrl": "http://plain", "allowedSenders": ["nodomain"]}
+    with pytest.raises(ValidationFailed) as exc:
+        parse_connection(bad)
+    assert {d.field for d in exc.value.details} == {"mode", "graphBaseUrl", "allowedSenders[0]"}
+
+
+def test_credential_secret_name_must_be_a_key_vault_name():
+    bad = {**CONN, "credential": {"type": "client_secret", "secretName": "has spaces"}}
+    with pytest.raises(ValidationFailed):
+        parse_connection(bad)

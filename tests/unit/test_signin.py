@@ -1,0 +1,162 @@
+"""Pure sign-in helpers: sealed state, PKCE, returnUrl allowlist, language choice, hooks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+
+import pytest
+
+from auth_routes.pages import pick_language, render
+from shared import signin, signin_hooks
+from shared.errors import ReauthRequired, error_body
+from shared.tokens import needs_reauth
+
+
+def test_a_sealed_state_round_trips_and_hides_its_verifier():
+    key = signin.new_state_key()
+    state = signin.new_state("contoso.test", "anna@contoso.test", None)
+
+    sealed = signin.seal(state, key)
+
+    assert signin.unseal(sealed, key) == state
+    assert state.verifier not in sealed and "anna" not in sealed
+
+
+def test_a_state_older_than_its_ttl_is_refused():
+    key = signin.new_state_key()
+    sealed = signin.seal(signin.new_state("c", "a@b.test", None), key, now=1_000_000)
+
+    with pytest.raises(signin.SignInError, match="expired"):
+        signin.unseal(sealed, key, now=1_000_000 + signin.STATE_TTL_SECONDS + 5)
+    assert signin.unseal(sealed, key, now=1_000_000 + 10).user == "a@b.test"
+
+
+def test_a_state_sealed_with_another_key_or_altered_is_refused():
+    state = signin.new_state("c", "a@b.test", None)
+    sealed = signin.seal(state, signin.new_state_key())
+
+    with pytest.raises(signin.SignInError):
+        signin.unseal(sealed, signin.new_state_key())
+    with pytest.raises(signin.SignInError):
+        signin.unseal(sealed[:-4] + "AAAA", signin.new_state_key())
+
+
+def test_the_pkce_challenge_is_the_s256_of_the_verifier():
+    verifier, challenge = signin.pkce_pair()
+
+    expected = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    assert challenge == expected.decode() == signin.challenge_for(verifier)
+    assert 43 <= len(verifier) <= 128
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://docuflow.example/done", "https://app.docuflow.example/x?y=1", "http://127.0.0.1:9/x"],
+)
+def test_return_urls_on_allowed_hosts_pass(url):
+    assert signin.check_return_url(url, ["docuflow.example", "*.docuflow.example", "127.0.0.1"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/",
+        "http://docuflow.example/",  # plain http off loopback
+        "javascript:alert(1)",
+        "https://user:pw@docuflow.example/",
+        "https://docuflow.example.evil.example/",
+    ],
+)
+def test_return_urls_elsewhere_are_refused(url):
+    with pytest.raises(signin.SignInError):
+        signin.check_return_url(url, ["docuflow.example"])
+
+
+def test_no_return_url_is_fine():
+    assert signin.check_return_url(None, []) is None
+
+
+def test_the_binding_cookie_must_carry_the_states_value():
+    assert signin.binding_matches(f"a=1; {signin.BINDING_COOKIE}=xyz", "xyz")
+    assert not signin.binding_matches(f"{signin.BINDING_COOKIE}=other", "xyz")
+    assert not signin.binding_matches(None, "xyz")
+
+
+def test_the_base_url_prefers_public_base_url():
+    assert signin.base_url("https://app.example/", "http://10.0.0.1:7071/api/x") == (
+        "https://app.example"
+    )
+    assert signin.base_url("", "http://127.0.0.1:7071/api/x?y") == "http://127.0.0.1:7071"
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        ("nl-NL,nl;q=0.9,en;q=0.8", "nl"),
+        ("en-US,en;q=0.9,nl;q=0.8", "en"),
+        ("de-DE,nl;q=0.5", "nl"),
+        ("fr", "en"),
+        ("", "en"),
+        (None, "en"),
+        ("en;q=0.2,nl;q=0.7", "nl"),
+    ],
+)
+def test_the_result_page_language_follows_accept_language(header, language):
+    assert pick_language(header) == language
+
+
+def test_the_result_page_escapes_what_it_shows():
+    page = render("en", ok=False, message="<script>x</script>")
+
+    assert "<script>x" not in page and "&lt;script&gt;" in page
+
+
+def test_a_failing_sign_in_hook_is_logged_and_the_others_still_run(caplog):
+    calls = []
+
+    def broken(connection, user):
+        raise RuntimeError("boom")
+
+    def good(connection, user):
+        calls.append((connection, user))
+
+    signin_hooks.register(broken)
+    signin_hooks.register(good)
+    try:
+        with caplog.at_level(logging.ERROR):
+            signin_hooks.notify("contoso.test", "anna@contoso.test")
+    finally:
+        signin_hooks.unregister(broken)
+        signin_hooks.unregister(good)
+
+    assert calls == [("contoso.test", "anna@contoso.test")]
+    assert "sign-in hook" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("result", "reauth"),
+    [
+        ({"error": "invalid_grant", "error_codes": [700082]}, True),
+        ({"error": "interaction_required", "error_codes": [50076]}, True),
+        ({"error": "invalid_grant", "error_codes": [50173]}, True),
+        ({"error": "something", "error_codes": [70043]}, True),
+        ({"error": "invalid_client", "error_codes": [7000215]}, False),
+        ({"error": "temporarily_unavailable"}, False),
+    ],
+)
+def test_which_entra_errors_mean_sign_in_again(result, reauth):
+    assert needs_reauth(result) is reauth
+
+
+def test_reauth_required_carries_its_sign_in_url_or_admin_command():
+    user = error_body(ReauthRequired("x", sign_in_url="https://a/api/auth/c/login?user=u"))
+    admin = error_body(
+        ReauthRequired("x", admin_command="python -m admin connections authenticate c")
+    )
+
+    assert (
+        user["error"]["signInUrl"].endswith("login?user=u") and "adminCommand" not in user["error"]
+    )
+    assert admin["error"]["adminCommand"].startswith("python -m admin")
