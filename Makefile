@@ -58,7 +58,12 @@ test: deps $(INFRA_VENV)/.installed
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -m "not browser and not slow"
 
-bench: deps
+$(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.installed
+	@echo "==> benchmark peers and plotting (requirements-bench.txt)"
+	$(PY) -m pip install --progress-bar on -r requirements-bench.txt
+	@touch $@
+
+bench: deps $(VENV)/.bench-installed
 	$(PY) -m bench
 
 clean:
