@@ -16,7 +16,7 @@ import requests
 
 from shared.connections import ConnectionRegistry
 from shared.folders import FolderCache
-from shared.graph import GraphClient, shared_session
+from shared.graph import GraphClient, environment_session, shared_session
 from shared.mailbox_limiter import limited_session
 from shared.operations.context import OperationContext
 from shared.secrets import SecretStore, make_secret_client
@@ -54,7 +54,7 @@ class Runtime:
 
     @cached_property
     def attachment_session(self) -> requests.Session:
-        return requests.Session()
+        return environment_session()
 
     def context(
         self, connection_name: str, operation_id: str, user: str | None = None
