@@ -19,8 +19,9 @@ from shared.connections import CREDENTIAL_TYPES, MODES, Connection, connection_s
 from shared.errors import AppError
 from shared.token_cache import CacheState, service_account_cache_name
 
-# Modules whose import registers sign-in hooks (shared.signin_hooks) that should also run when
-# an admin signs a service account in from here (the queue issue's "resume parked work").
+# Modules whose import registers further sign-in hooks (shared.signin_hooks) that should also
+# run when an admin signs a service account in from here. Resuming parked work is not a hook
+# here: `_authenticate` does it itself so it can report the outcome.
 HOOK_MODULES: tuple[str, ...] = ()
 
 ROPC_WARNING = (
@@ -285,12 +286,44 @@ def _authenticate(args: argparse.Namespace, vault) -> dict[str, Any]:
         importlib.import_module(module)
     cache = KeyVaultTokenCache(vault.store, conn.credential.secret_name)
     user = device_code_sign_in(conn, cache, timeout=args.timeout)
+    resumed, problem = _resume_parked(vault.settings, conn.name)
+    message = f"Signed in as {user}; the sign-in is stored in Key Vault for {conn.name}."
+    if resumed:
+        message += f" Re-queued {len(resumed)} parked operation(s)."
+    if problem:
+        message += f" {problem}"
     return {
         "name": conn.name,
         "signedInAs": user,
         "secretName": conn.credential.secret_name,
-        "message": f"Signed in as {user}; the sign-in is stored in Key Vault for {conn.name}.",
+        "resumedOperations": resumed,
+        "resumeError": problem,
+        "message": message,
     }
+
+
+def _resume_parked(settings, connection: str) -> tuple[list[str], str | None]:
+    """Re-queue the work parked for the service account (shared.parking), as the function
+    app's own sign-in hook does for users; returns (operation ids, a problem sentence or None).
+
+    Called directly rather than as a sign-in hook so the admin sees the outcome: the sign-in is
+    stored either way, but parked work only resumes if this process reaches the app's storage.
+    """
+    from shared.operation_store import OperationStore, make_table_client
+    from shared.parking import requeue_parked
+    from shared.queueing import Queues
+
+    try:
+        return requeue_parked(
+            OperationStore(make_table_client(settings)), Queues(settings), connection, None
+        ), None
+    except Exception as exc:
+        reason = exc.message if isinstance(exc, AppError) else type(exc).__name__
+        return [], (
+            f"Parked operations were NOT re-queued ({reason}); give this command the app's "
+            "storage settings (AzureWebJobsStorage or its __tableServiceUri/__queueServiceUri) "
+            "and run it again, or the parked work expires as reauth_expired."
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.connections import Connection, connection_secret_name, parse_connection
 from shared.errors import AppError
-from shared.secrets import SecretStore, make_secret_client
+from shared.secrets import SecretStore, make_secret_client, set_secret_recovering
 from shared.settings import KEY_VAULT_CREDENTIAL, KEY_VAULT_URL, Settings
 from shared.token_cache import CacheState, read_state, slug, user_cache_name
 
@@ -37,12 +37,30 @@ def load_settings(settings_file: Path | None, vault_url: str | None) -> Settings
     return settings
 
 
+class RecoveringSecretClient:
+    """A SecretClient whose `set_secret` first recovers a soft-deleted secret of that name.
+
+    Infra turns on soft delete with purge protection, so after `connections remove X` the
+    names stay taken for the retention period; `add X` must bring them back, not fail with 409.
+    Everything else is the SecretClient's own.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def set_secret(self, name: str, value: str, **kwargs: Any) -> Any:
+        return set_secret_recovering(self._client, name, value, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._client, attr)
+
+
 class Vault:
     """The Key Vault of one deployment, as the command line needs it."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client = make_secret_client(settings)
+        self.client = RecoveringSecretClient(make_secret_client(settings))
         # ttl=0: an admin wants what is stored now, not what a cache saw.
         self.store = SecretStore(lambda: self.client, ttl=0.0)
 

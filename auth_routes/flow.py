@@ -1,7 +1,10 @@
 """The two steps of a per-user sign-in, without azure.functions: start (login), finish (callback).
 
 Raises `SignInError` (safe to show) for every refusal; app errors (unknown connection, Key Vault
-down) are turned into SignInError here too, so the page never shows a stack or a secret.
+down) are turned into SignInError here too, so the page never shows a stack or a secret. The
+login route is anonymous: an unknown connection, one not in `user` mode, a misconfigured one and
+a user outside its senders all get the same page (`NOT_AVAILABLE`), so nobody can probe which
+connections exist or who may send; the reason goes to the log.
 """
 
 from __future__ import annotations
@@ -14,6 +17,11 @@ from shared.connections import Connection
 from shared.errors import AppError
 
 log = logging.getLogger(__name__)
+
+# One answer for every "this link cannot work" reason at login (see the module docstring).
+NOT_AVAILABLE = (
+    "This sign-in link is not valid. Check the link, or ask whoever sent it for a new one."
+)
 
 
 @dataclass(frozen=True)
@@ -31,15 +39,24 @@ class Finished:
     return_url: str | None
 
 
+def _not_available(reason: str, *args: object) -> signin.SignInError:
+    log.warning("sign-in link refused: " + reason, *args)
+    return signin.SignInError(NOT_AVAILABLE, 400)
+
+
 def _user_connection(runtime, name: str) -> Connection:
+    """The `user`-mode connection `name`; the generic refusal for anything else (the reason is
+    logged), SignInError 503 when Key Vault cannot be read."""
+    from shared.errors import SecretsUnavailable
+
     try:
         connection = runtime.connections.get(name)
+    except SecretsUnavailable as exc:
+        raise signin.SignInError("Key Vault is unavailable; try again in a minute.", 503) from exc
     except AppError as exc:
-        raise signin.SignInError(exc.message, exc.status) from exc
+        raise _not_available("connection %r: %s", name[:80], exc.code) from None
     if connection.mode != "user":
-        raise signin.SignInError(
-            f"Connection {connection.name!r} does not use per-user sign-in.", 400
-        )
+        raise _not_available("connection %r is in %s mode", connection.name, connection.mode)
     return connection
 
 
@@ -65,13 +82,14 @@ def state_key(runtime) -> str:
 
 def start(runtime, name: str, user: str | None, return_url: str | None, base: str) -> Started:
     """Check the request, seal a state, and build the authorization URL."""
-    connection = _user_connection(runtime, name)
+    # The address's shape first: saying it is missing reveals nothing about the connection.
     user = (user or "").strip()
     if "@" not in user or any(c in user for c in " \r\n<>\"'"):
         raise signin.SignInError("Add ?user=<your e-mail address> to the sign-in link.")
+    connection = _user_connection(runtime, name)
     if not connection.sender_allowed(user):
         # A user outside the connection's senders could never use the sign-in anyway.
-        raise signin.SignInError(f"{user} may not use connection {connection.name!r}.", 403)
+        raise _not_available("a user outside connection %r's senders", connection.name)
     checked_return = signin.check_return_url(return_url, connection.return_url_hosts)
     state = signin.new_state(connection.name, user, checked_return)
     sealed = signin.seal(state, state_key(runtime))

@@ -15,6 +15,7 @@ from devhost.app_index import AppIndexError
 from devhost.host import start_devhost
 from devhost.host_config import HostConfigError
 from devhost.local_settings import LocalSettingsError
+from devhost.ncrontab import ScheduleError
 from devhost.queue_host import QueueSetupError
 from devhost.routes import RouteError
 
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         LocalSettingsError,
         QueueSetupError,
         RouteError,
+        ScheduleError,
         OSError,
     ) as exc:
         print(f"devhost: {exc}", file=sys.stderr, flush=True)
@@ -78,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     for f in host.index.queue:
         print(f"  {f.name}: queueTrigger {f.queue_name} ({f.connection})")
+    for f in host.index.timer:
+        startup = ", runOnStartup" if f.run_on_startup else ""
+        print(f"  {f.name}: timerTrigger {f.schedule!r} (UTC{startup})")
     for name in host.index.skipped:
         print(f"  {name}: not hosted by the devhost")
     print(f"devhost function key: see {host.keys.source}", flush=True)

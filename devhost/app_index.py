@@ -15,6 +15,7 @@ from devhost.routes import Route, compile_route
 
 HTTP_TRIGGER = "httpTrigger"
 QUEUE_TRIGGER = "queueTrigger"
+TIMER_TRIGGER = "timerTrigger"
 QUEUE_OUTPUT = "queue"
 HTTP_OUTPUT = "http"
 
@@ -48,6 +49,10 @@ class IndexedFunction:
     queue_name: str = ""
     connection: str = "AzureWebJobsStorage"
     outputs: list[QueueOutput] = field(default_factory=list)
+    # Timer triggers
+    schedule: str = ""
+    run_on_startup: bool = False
+    use_monitor: bool | None = None
     takes_context: bool = False
     is_async: bool = False
 
@@ -59,6 +64,7 @@ class FunctionIndex:
     http: list[IndexedFunction]
     queue: list[IndexedFunction]
     skipped: list[str]
+    timer: list[IndexedFunction] = field(default_factory=list)
 
 
 def _binding_dict(binding: Any) -> dict[str, Any]:
@@ -72,6 +78,7 @@ def index_functions(app: Any) -> FunctionIndex:
     http: list[IndexedFunction] = []
     queue: list[IndexedFunction] = []
     skipped: list[str] = []
+    timer: list[IndexedFunction] = []
     for function in app.get_functions():
         # function.json, exactly what the worker reports to the host when it indexes the app.
         bindings = json.loads(function.get_function_json())["bindings"]
@@ -102,9 +109,15 @@ def index_functions(app: Any) -> FunctionIndex:
             indexed.queue_name = str(trigger["queueName"])
             indexed.connection = str(trigger.get("connection") or "AzureWebJobsStorage")
             queue.append(indexed)
+        elif indexed.trigger_type == TIMER_TRIGGER:
+            indexed.schedule = str(trigger["schedule"])
+            indexed.run_on_startup = bool(trigger.get("runOnStartup"))
+            monitor = trigger.get("useMonitor")
+            indexed.use_monitor = None if monitor is None else bool(monitor)
+            timer.append(indexed)
         else:
             skipped.append(f"{indexed.name} ({indexed.trigger_type})")
-    return FunctionIndex(http, queue, skipped)
+    return FunctionIndex(http, queue, skipped, timer)
 
 
 def import_app(root: Path, module: str = "function_app") -> Any:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devhost.local_settings import (
     SANDBOX_CLIENT_ID,
@@ -15,6 +15,9 @@ from devhost.local_settings import (
     SANDBOX_TENANT_ID,
     read_local_settings,
 )
+
+if TYPE_CHECKING:
+    from azure.keyvault.secrets import SecretClient
 
 # The sandbox's default seed (sandbox/default_seed.json): tenant contoso.test and its app.
 
@@ -43,6 +46,35 @@ def sandbox_connection(sandbox_url: str, name: str = SANDBOX_CONNECTION) -> dict
     }
 
 
+def sandbox_secret_client(
+    sandbox_url: str,
+    *,
+    tenant_id: str = SANDBOX_TENANT_ID,
+    client_id: str = SANDBOX_CLIENT_ID,
+    client_secret: str = SANDBOX_CLIENT_SECRET,
+    ca_file: str | Path | None = None,
+) -> SecretClient:
+    """A Key Vault SecretClient for the sandbox's vault, signed in as one of its seed's apps.
+
+    The relaxations (the sandbox as authority, no instance discovery, no check that the vault's
+    challenge names an Azure resource) are for the sandbox only. With `ca_file` both the client
+    and its credential trust that CA; without, REQUESTS_CA_BUNDLE / SSL_CERT_FILE decide.
+    """
+    from azure.identity import ClientSecretCredential
+    from azure.keyvault.secrets import SecretClient
+
+    verify = {"connection_verify": str(ca_file)} if ca_file else {}
+    credential = ClientSecretCredential(
+        tenant_id,
+        client_id,
+        client_secret,
+        authority=sandbox_url,
+        disable_instance_discovery=True,
+        **verify,
+    )
+    return SecretClient(sandbox_url, credential, verify_challenge_resource=False, **verify)
+
+
 def store_sandbox_connection(sandbox_url: str, ca_file: str | Path) -> str:
     """Write the connection and its client secret to the sandbox Key Vault; returns its name.
 
@@ -50,26 +82,15 @@ def store_sandbox_connection(sandbox_url: str, ca_file: str | Path) -> str:
     process (this machine sets it globally, and azure-core's transport honours it).
     Raises whatever the Key Vault client raises when the sandbox refuses.
     """
-    from azure.identity import ClientSecretCredential
-    from azure.keyvault.secrets import SecretClient
-
     from shared.connections import save_connection
 
     os.environ["REQUESTS_CA_BUNDLE"] = str(ca_file)
     os.environ["SSL_CERT_FILE"] = str(ca_file)
-    credential = ClientSecretCredential(
-        SANDBOX_TENANT_ID,
-        SANDBOX_CLIENT_ID,
-        SANDBOX_CLIENT_SECRET,
-        authority=sandbox_url,
-        disable_instance_discovery=True,
-    )
-    client = SecretClient(sandbox_url, credential, verify_challenge_resource=False)
+    client = sandbox_secret_client(sandbox_url)
     try:
         save_connection(client, sandbox_connection(sandbox_url), SANDBOX_CLIENT_SECRET)
     finally:
         client.close()
-        credential.close()
     return SANDBOX_CONNECTION
 
 

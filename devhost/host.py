@@ -1,4 +1,4 @@
-"""The devhost: load settings, import function_app, serve its HTTP and queue triggers."""
+"""The devhost: load settings, import function_app, serve its HTTP, queue and timer triggers."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from devhost.host_config import HostConfig, load_host_config
 from devhost.http_host import DevhostServer, HttpHost, make_server
 from devhost.keys import HostKeys, load_keys
 from devhost.local_settings import apply_values, read_local_settings
+from devhost.timer_host import TimerListener
 
 log = logging.getLogger("devhost")
 
 
 @dataclass
 class Devhost:
-    """A started devhost; stop() ends the HTTP server and the queue listeners."""
+    """A started devhost; stop() ends the HTTP server, the queue listeners and the timers."""
 
     url: str
     keys: HostKeys
@@ -27,8 +28,11 @@ class Devhost:
     server: DevhostServer
     listeners: list = field(default_factory=list)
     _thread: threading.Thread | None = None
+    timers: list[TimerListener] = field(default_factory=list)
 
     def stop(self, timeout: float = 10.0) -> None:
+        for timer in self.timers:
+            timer.stop(timeout)
         for listener in self.listeners:
             listener.stop(timeout)
         self.server.shutdown()
@@ -66,6 +70,8 @@ def start_devhost(
         lease = lease_seconds if lease_seconds is not None else lease_seconds_from_env()
         listeners = [QueueListener(f, config.queues, queues, root, lease) for f in index.queue]
 
+    # Schedules are parsed before anything starts, so a bad one stops the devhost with its reason.
+    timers = [TimerListener(f, root, state_dir) for f in index.timer]
     http = HttpHost(index.http, keys, root, config.route_prefix, deliver)
     server = make_server(http, port)
     bound = server.server_address[1]
@@ -73,4 +79,7 @@ def start_devhost(
     thread.start()
     for listener in listeners:
         listener.start()
-    return Devhost(f"http://127.0.0.1:{bound}", keys, index, config, server, listeners, thread)
+    for timer in timers:
+        timer.start()
+    url = f"http://127.0.0.1:{bound}"
+    return Devhost(url, keys, index, config, server, listeners, thread, timers)

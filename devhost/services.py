@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,7 +139,9 @@ def azurite_connection_string(service: Service) -> str:
     )
 
 
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05
+) -> bool:
     """Poll `predicate` until it is truthy or `timeout` passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -68,6 +68,11 @@ param maximumInstanceCount int = 40
 @description('Memory per Flex Consumption instance in MB.')
 param instanceMemoryMB int = 2048
 
+@description('Concurrent HTTP requests per Flex Consumption instance. The Python default there is 1, which starts an instance per simultaneous webhook; ours wait on Graph, so one instance serves many.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 16
+
 @description('Days a failed operation stays visible in Log Analytics.')
 @minValue(30)
 @maxValue(730)
@@ -200,6 +205,7 @@ module functionApp 'app/function.bicep' = {
     publicBaseUrl: publicBaseUrl
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
     virtualNetworkSubnetId: privateNetworking ? network.outputs.appSubnetId : ''
   }
   // The host starts as soon as the app exists; without its roles it would crash-loop on storage.

@@ -1,5 +1,7 @@
 """Blueprint: GET /api/operations/{operationId} and the daily clean-up of the operation store."""
 
+import logging
+
 import azure.functions as func
 
 from shared import signin_hooks
@@ -7,6 +9,14 @@ from shared.http import error_response, json_response
 from shared.parking import on_sign_in
 
 bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+def valid_id(value: str) -> bool:
+    from shared.background import valid_operation_id
+
+    return valid_operation_id(value)
+
 
 # A successful sign-in for a connection (and user) re-queues the work parked for it.
 signin_hooks.register(on_sign_in)
@@ -22,12 +32,27 @@ def operation_status(req: func.HttpRequest) -> func.HttpResponse:
         from shared.operation_store import get_store
         from shared.settings import get_settings
 
-        op = get_store(get_settings()).get(operation_id) if len(operation_id) <= 64 else None
+        # Ids are UUIDs: anything else (also `#`, `/`, `?`, which Table keys refuse) is unknown.
+        op = get_store(get_settings()).get(operation_id) if valid_id(operation_id) else None
         if op is None:
             raise OperationNotFound("There is no operation with this id.")
-        return json_response(200, op.public())
+        body = op.public()
+        if body.get("signInUrl", "").startswith("/"):
+            # Parked by a queue worker without PUBLIC_BASE_URL: no request to take a base from
+            # then, so complete the link from this request's URL (as the sync answer does).
+            from shared.signin import base_url
+
+            body["signInUrl"] = (
+                base_url(get_settings().public_base_url, req.url) + body["signInUrl"]
+            )
+        return json_response(200, body)
     except Exception as exc:
-        return error_response(exc, operation_id)
+        from shared.errors import AppError
+
+        if not isinstance(exc, AppError):
+            # Unexpected: keep the traceback for the logs (the answer says only "internal").
+            log.exception("operation_status failed unexpectedly")
+        return error_response(exc, None if not valid_id(operation_id) else operation_id)
 
 
 @bp.function_name("operations_cleanup")
@@ -37,9 +62,13 @@ def operations_cleanup(timer: func.TimerRequest) -> None:
     from shared.callbacks import send_final_callback
     from shared.operation_store import get_store
     from shared.parking import expire_parked
+    from shared.queueing import get_queues
+    from shared.recovery import recover_stale
     from shared.settings import get_settings
 
     settings = get_settings()
     store = get_store(settings)
     expire_parked(store, on_final=send_final_callback)
+    # Operations a dead host or a crashed accept left behind (accepted/running, no message).
+    recover_stale(store, get_queues(settings), on_final=send_final_callback)
     store.purge(settings.operation_retention_days)

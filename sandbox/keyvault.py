@@ -1,4 +1,5 @@
-"""Key Vault secrets API (one vault per sandbox, at the root): versions, paging, challenge."""
+"""Key Vault secrets API (one vault per sandbox, at the root): versions, paging, challenge,
+soft delete (deleted secrets, recover, purge; on by default with 90 recoverable days)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,31 @@ CREATE TABLE IF NOT EXISTS kv_secrets (
     seq INTEGER NOT NULL,
     PRIMARY KEY (name, version)
 );
+CREATE TABLE IF NOT EXISTS kv_deleted_secrets (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    value TEXT NOT NULL,
+    content_type TEXT,
+    tags TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    purge INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+);
 """
+# The live columns, spelled out once for the moves between the two tables.
+_COLUMNS = "name, version, value, content_type, tags, enabled, created, updated, seq"
+SOFT_DELETE_SQL = (
+    f"INSERT INTO kv_deleted_secrets SELECT {_COLUMNS}, ?, ? FROM kv_secrets "  # noqa: S608 - constant
+    "WHERE name = ? COLLATE NOCASE"
+)
+RECOVER_SQL = (
+    f"INSERT INTO kv_secrets SELECT {_COLUMNS} FROM kv_deleted_secrets "  # noqa: S608 - constant
+    "WHERE name = ? COLLATE NOCASE"
+)
 
 
 def kv_error(status: int, code: str, message: str, inner: str | None = None) -> Response:
@@ -46,6 +71,9 @@ class KeyVault:
         self.db = ctx.db
         self.db.script(SCHEMA)
         self.max_value = int(ctx.limits.get("keyVaultMaxValueBytes", 25600))
+        # Azure turns soft delete on for every new vault (infra also sets purge protection);
+        # 0 days switches it off, as in vaults made before 2020.
+        self.recoverable_days = int(ctx.limits.get("keyVaultRecoverableDays", 90))
         # The vault lives in the first tenant that has an app allowed to use it.
         self.tenant_id = next(
             (a.tenant_id for a in ctx.directory.apps() if a.key_vault != "none"),
@@ -54,6 +82,7 @@ class KeyVault:
 
     def reset(self) -> None:
         self.db.execute("DELETE FROM kv_secrets")
+        self.db.execute("DELETE FROM kv_deleted_secrets")
 
     # --- auth -----------------------------------------------------------------------------
     def authorize(self, request: Request, write: bool) -> Response | None:
@@ -92,15 +121,16 @@ class KeyVault:
         base = f"{self.ctx.base_url}/secrets/{name}"
         return f"{base}/{version}" if version else base
 
-    @staticmethod
-    def _attributes(row: Any) -> dict[str, Any]:
-        return {
+    def _attributes(self, row: Any) -> dict[str, Any]:
+        attributes = {
             "enabled": bool(row["enabled"]),
             "created": row["created"],
             "updated": row["updated"],
-            "recoveryLevel": "Purgeable",
-            "recoverableDays": 0,
+            "recoveryLevel": "Recoverable+Purgeable" if self.recoverable_days else "Purgeable",
         }
+        if self.recoverable_days:
+            attributes["recoverableDays"] = self.recoverable_days
+        return attributes
 
     def _bundle(self, row: Any, with_value: bool = True) -> dict[str, Any]:
         bundle: dict[str, Any] = {
@@ -131,6 +161,26 @@ class KeyVault:
             "command. For help resolving this issue, please see "
             "https://go.microsoft.com/fwlink/?linkid=2125182",
         )
+
+    def _deleted_bundle(self, row: Any) -> dict[str, Any]:
+        """A DeletedSecretBundle: the secret's latest version without its value, plus where
+        and until when it can be recovered."""
+        bundle = self._bundle(row, with_value=False)
+        bundle["recoveryId"] = f"{self.ctx.base_url}/deletedsecrets/{row['name']}"
+        bundle["deletedDate"] = row["deleted"]
+        bundle["scheduledPurgeDate"] = row["purge"]
+        return bundle
+
+    def _latest_deleted(self, name: str) -> Any:
+        return self.db.one(
+            "SELECT * FROM kv_deleted_secrets WHERE name = ? COLLATE NOCASE "
+            "ORDER BY seq DESC LIMIT 1",
+            (name,),
+        )
+
+    @staticmethod
+    def _deleted_not_found(name: str) -> Response:
+        return kv_error(404, "SecretNotFound", f"Deleted Secret not found: {name}")
 
     @staticmethod
     def _bad_name(name: str) -> Response:
@@ -164,6 +214,19 @@ class KeyVault:
         now = int(time.time())
         version = uuid.uuid4().hex
         with self.db.transaction() as conn:
+            deleted = conn.execute(
+                "SELECT name FROM kv_deleted_secrets WHERE name = ? COLLATE NOCASE LIMIT 1",
+                (name,),
+            ).fetchone()
+            if deleted is not None:
+                return kv_error(
+                    409,
+                    "Conflict",
+                    f"Secret {deleted['name']} is currently in a deleted but recoverable state, "
+                    "and its name cannot be reused; in this state, the secret can only be "
+                    "recovered or purged.",
+                    inner="ObjectIsDeletedButRecoverable",
+                )
             latest = conn.execute(
                 "SELECT name FROM kv_secrets WHERE name = ? COLLATE NOCASE LIMIT 1", (name,)
             ).fetchone()
@@ -248,11 +311,62 @@ class KeyVault:
         row = self._latest(name)
         if row is None:
             return self._not_found(name)
-        self.db.execute("DELETE FROM kv_secrets WHERE name = ? COLLATE NOCASE", (name,))
-        # No recoveryId: the vault has soft-delete off, so the SDK's delete poller ends at once.
-        bundle = self._bundle(row, with_value=False)
-        bundle["deletedDate"] = int(time.time())
-        return Response.json(bundle)
+        now = int(time.time())
+        if not self.recoverable_days:
+            self.db.execute("DELETE FROM kv_secrets WHERE name = ? COLLATE NOCASE", (name,))
+            # No recoveryId: soft delete is off, so the SDK's delete poller ends at once.
+            bundle = self._bundle(row, with_value=False)
+            bundle["deletedDate"] = now
+            return Response.json(bundle)
+        purge = now + self.recoverable_days * 86400
+        with self.db.transaction() as conn:
+            conn.execute(SOFT_DELETE_SQL, (now, purge, name))
+            conn.execute("DELETE FROM kv_secrets WHERE name = ? COLLATE NOCASE", (name,))
+        return Response.json(self._deleted_bundle(self._latest_deleted(name)))
+
+    # --- soft delete: /deletedsecrets ---------------------------------------------------------
+    def get_deleted_secret(self, request: Request) -> Response:
+        name = request.params["name"]
+        denied = self.authorize(request, write=False)
+        if denied:
+            return denied
+        row = self._latest_deleted(name)
+        if row is None:
+            return self._deleted_not_found(name)
+        return Response.json(self._deleted_bundle(row))
+
+    def list_deleted_secrets(self, request: Request) -> Response:
+        denied = self.authorize(request, write=False)
+        if denied:
+            return denied
+        rows = self.db.query(
+            "SELECT s.* FROM kv_deleted_secrets s JOIN (SELECT name, MAX(seq) AS seq FROM "
+            "kv_deleted_secrets GROUP BY name) latest ON s.name = latest.name AND "
+            "s.seq = latest.seq ORDER BY s.name"
+        )
+        return self._page(request, rows, "/deletedsecrets")
+
+    def purge_deleted_secret(self, request: Request) -> Response:
+        name = request.params["name"]
+        denied = self.authorize(request, write=True)
+        if denied:
+            return denied
+        if self._latest_deleted(name) is None:
+            return self._deleted_not_found(name)
+        self.db.execute("DELETE FROM kv_deleted_secrets WHERE name = ? COLLATE NOCASE", (name,))
+        return Response(204)
+
+    def recover_deleted_secret(self, request: Request) -> Response:
+        name = request.params["name"]
+        denied = self.authorize(request, write=True)
+        if denied:
+            return denied
+        if self._latest_deleted(name) is None:
+            return self._deleted_not_found(name)
+        with self.db.transaction() as conn:
+            conn.execute(RECOVER_SQL, (name,))
+            conn.execute("DELETE FROM kv_deleted_secrets WHERE name = ? COLLATE NOCASE", (name,))
+        return Response.json(self._bundle(self._latest(name), with_value=False))
 
     def _page(self, request: Request, rows: list[Any], path: str) -> Response:
         try:
@@ -264,7 +378,11 @@ class KeyVault:
         page = rows[skip : skip + size]
         items = []
         for row in page:
-            item = self._bundle(row, with_value=False)
+            if path == "/deletedsecrets":
+                item = self._deleted_bundle(row)
+                item["id"] = self._id(row["name"])
+            else:
+                item = self._bundle(row, with_value=False)
             if path == "/secrets":
                 item["id"] = self._id(row["name"])
             items.append(item)
@@ -305,6 +423,11 @@ def register(ctx: SandboxContext) -> None:
     ctx.extras["keyvault"] = vault
     ctx.extras.setdefault("reset_hooks", []).append(vault.reset)
     name = r"/secrets/(?P<name>[^/]+)"
+    deleted = r"/deletedsecrets/(?P<name>[^/]+)"
+    ctx.router.add("GET", r"/deletedsecrets/?", vault.list_deleted_secrets)
+    ctx.router.add("GET", deleted + r"/?", vault.get_deleted_secret)
+    ctx.router.add("DELETE", deleted + r"/?", vault.purge_deleted_secret)
+    ctx.router.add("POST", deleted + r"/recover/?", vault.recover_deleted_secret)
     ctx.router.add("GET", r"/secrets/?", vault.list_secrets)
     ctx.router.add("GET", name + r"/versions", vault.list_versions)
     ctx.router.add("PUT", name + r"/?", vault.set_secret)

@@ -1,8 +1,9 @@
 """The queued side of the HTTP edge: inbound signatures, `mode: async` and `mode: auto`.
 
 `async` records the operation (idempotently) and queues it: 202 with `operationId` and a status
-URL. `auto` records it as running and tries now; when Graph throttles or is unavailable it
-queues the work instead (202), otherwise it answers like sync. Called by shared.http.handle.
+URL. `auto` records it as running, queues a safety-net message visible when its claim ends, and
+tries now; when Graph throttles or is unavailable it queues the work instead (202), otherwise it
+answers like sync (and calls the callbackUrl). Called by shared.http.handle.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from shared.errors import AppError, Unauthorized
+from shared.errors import AppError, StorageUnavailable, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,9 @@ def submit(
     """Accept `request` for the queue (async) or try it first (auto, via `run_now(ctx)`).
 
     Returns (status, body, headers). Raises IdempotencyConflict, PayloadTooLarge,
-    StorageUnavailable, ValidationFailed (callbackUrl), and for auto the operation's own
-    permanent errors (after recording them).
+    StorageUnavailable (the record is taken back when its message cannot be queued),
+    ValidationFailed (callbackUrl), and for auto the operation's own permanent errors (after
+    recording them and calling back).
     """
     from shared.background import RESCHEDULE, classify, error_info
     from shared.callbacks import check_callback_url
@@ -81,6 +83,7 @@ def submit(
         iso,
         now_utc,
     )
+    from shared.operations.context import SendJournal, current_journal
     from shared.queueing import encode_envelope, get_queues
 
     settings = runtime.settings
@@ -107,34 +110,68 @@ def submit(
         if accepted.enqueue:
             queues.enqueue(kind, op.envelope or envelope)
         return _answer(op, base, duplicate=True)
+    claim = settings.operation_claim_seconds
+    try:
+        # auto: a safety net first. It becomes visible when our claim ends, so a crash during
+        # the inline run is resumed by a worker; after a normal end it finds the operation
+        # final and is dropped.
+        queues.enqueue(kind, envelope, delay=claim if auto else 0)
+    except StorageUnavailable:
+        # No message behind the record: take the record back so a retry starts clean.
+        store.forget(op)
+        raise
     if not auto:
-        queues.enqueue(kind, envelope)
         return _answer(op, base)
-    # auto: hold the claim like a worker would, then try now.
     now = now_utc()
     op.attempts = 1
     op.started_at = iso(now)
-    op.claimed_until = iso(now + timedelta(seconds=settings.operation_claim_seconds))
+    op.claimed_until = iso(now + timedelta(seconds=claim))
     store.save(op)
+    journal = SendJournal(record=lambda when: _record_send(store, op, when))
+    token = current_journal.set(journal)
     try:
         result = run_now()
     except Exception as exc:
         op.error = error_info(exc)
         op.claimed_until = None
         if isinstance(exc, AppError) and classify(exc).action == RESCHEDULE:
+            delay = classify(exc).delay
             op.status = "accepted"
+            op.next_attempt_at = iso(now_utc() + timedelta(seconds=delay))
             store.save(op)
-            queues.enqueue(kind, envelope, delay=exc.retry_after or 0)
+            queues.enqueue(kind, envelope, delay=delay)
             return _answer(op, base)
         op.status = FAILED
         op.finished_at = iso(now_utc())
         op.envelope = None
         store.save(op)
+        _final_callback(op)
         raise
+    finally:
+        current_journal.reset(token)
     op.status = SUCCEEDED
     op.result = msgspec.to_builtins(result)
     op.finished_at = iso(now_utc())
     op.claimed_until = None
     op.envelope = None
     store.save(op)
+    _final_callback(op)
     return 200, result, {}
+
+
+def _record_send(store: Any, op: Any, when: str | None) -> None:
+    """Persist sendIssuedAt before an inline `/send` (the queued resume then waits for it)."""
+    op.send_issued_at = when
+    store.save(op)
+
+
+def _final_callback(op: Any) -> None:
+    """Call the operation's callbackUrl when `auto` ended inline (as a worker would)."""
+    if not op.callback_url:
+        return
+    from shared.callbacks import send_final_callback
+
+    try:
+        send_final_callback(op)
+    except Exception:
+        log.exception("callback of operation %s failed", op.operation_id)

@@ -1,14 +1,18 @@
 """Attachment bytes from base64 or an https URL, streamed in bounded chunks, and their upload.
 
-Small attachments travel inline on the message; anything over 3 MB goes through a Graph upload
-session in ordered chunks read straight from the source, so memory stays at about one chunk
-whatever the file size. Raises `ValidationFailed` (bad URL, source answered 4xx),
-`PayloadTooLarge` (over ATTACHMENT_MAX_BYTES), `AttachmentFetchFailed` (network, 5xx).
+Small attachments travel inline on the message; bigger ones (UPLOAD_THRESHOLD) go through a
+Graph upload session in ordered chunks read straight from the source, so memory stays at about
+one chunk whatever the file size. URLs are fetched with the peer-checking session unless the
+connection allows private hosts, byte for byte (no content decoding). Error messages never carry
+a URL's query (SAS tokens) nor chain the requests error that would. Raises `ValidationFailed`
+(bad URL, source answered 4xx), `PayloadTooLarge` (over ATTACHMENT_MAX_BYTES),
+`AttachmentFetchFailed` (network, 5xx).
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,18 +22,46 @@ from urllib.parse import quote
 import requests
 
 from shared.errors import AttachmentFetchFailed, Detail, PayloadTooLarge, ValidationFailed
+from shared.graph import mailbox_path
 from shared.models import Attachment
-from shared.urlsafety import check_attachment_url
+from shared.urlsafety import (
+    check_attachment_url,
+    forbidden_peer_in,
+    guarded_session,
+    redact_url,
+)
 
 if TYPE_CHECKING:
     from shared.connections import Connection
     from shared.graph import GraphClient
 
-# Graph: file attachments POSTed with the message must be under 3 MB; bigger ones need an
-# upload session. Chunks must be ≤ 4 MB and Graph advises multiples of 320 KiB.
-UPLOAD_THRESHOLD = 3 * 1024 * 1024
+log = logging.getLogger(__name__)
+
+# Graph: "To attach a file that's smaller than 3 MB, do a POST operation on the attachments
+# navigation property ... if the file size is between 3 MB and 150 MB, create an upload
+# session" (attachment-createuploadsession), and a request is at most 4 MB. A POSTed file
+# travels as base64 (4 bytes per 3) inside JSON, so the base64 plus the JSON around it must stay
+# under 4 MB, read as 4,000,000 bytes (the stricter reading): (4,000,000 - 16 KiB of JSON for
+# name, content type and id) * 3 / 4 = 2,987,712 bytes, which is also under 3 MB.
+GRAPH_REQUEST_CAP = 4_000_000
+ATTACHMENT_JSON_RESERVE = 16 * 1024
+UPLOAD_THRESHOLD = min(3_000_000, (GRAPH_REQUEST_CAP - ATTACHMENT_JSON_RESERVE) * 3 // 4)
+# Graph refuses an upload session below its minimum (3 MiB where 3 MB means that); a file
+# between UPLOAD_THRESHOLD and that minimum is then POSTed after all (its base64 fits 4 MiB).
+SESSION_TOO_SMALL = "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"
 CHUNK_BYTES = 12 * 320 * 1024  # 3.75 MiB
 FETCH_TIMEOUT = (10.0, 30.0)
+READ_BYTES = 256 * 1024
+# Bytes exactly as stored: a decoded (gzip) body would not match Content-Length, and the
+# attachment must be the file itself.
+IDENTITY = {"Accept-Encoding": "identity"}
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """What reading a raw response can raise (requests, urllib3, sockets)."""
+    import urllib3.exceptions
+
+    return (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 
 
 @dataclass
@@ -79,20 +111,33 @@ def from_url(
     """Open the URL (after the safety checks) and return a streaming Source."""
     url = spec.url or ""
     kwargs = {"resolve": resolve} if resolve else {}
+    allow_private = connection.allow_private_attachment_hosts
     check_attachment_url(
         url,
         field=field,
         allowed_hosts=connection.attachment_url_hosts,
-        allow_private=connection.allow_private_attachment_hosts,
+        allow_private=allow_private,
         **kwargs,
     )
+    # `session` serves connections that allow private hosts (the sandbox); every other URL
+    # goes through the session that checks the address each connection really reached.
+    http = session if allow_private else guarded_session()
     try:
         # No redirects: a redirect could lead past the host allowlist and the address checks.
-        resp = session.get(url, stream=True, timeout=FETCH_TIMEOUT, allow_redirects=False)
+        resp = http.get(
+            url, stream=True, timeout=FETCH_TIMEOUT, allow_redirects=False, headers=IDENTITY
+        )
     except requests.RequestException as exc:
+        if forbidden_peer_in(exc):
+            raise ValidationFailed(
+                "An attachment URL is not allowed.",
+                details=[Detail(field, "the host resolved to an internal address")],
+            ) from None
+        # `from None`: the requests error's text holds the whole URL, SAS query included.
+        log.warning("attachment fetch of %s failed: %s", redact_url(url), type(exc).__name__)
         raise AttachmentFetchFailed(
             f"{field}: could not fetch the URL ({type(exc).__name__})."
-        ) from exc
+        ) from None
     if resp.status_code != 200:
         resp.close()
         if 300 <= resp.status_code < 500:
@@ -111,13 +156,15 @@ def from_url(
         def stream() -> Iterator[bytes]:
             got = 0
             try:
-                for chunk in _rechunk(resp.iter_content(256 * 1024), CHUNK_BYTES):
+                for chunk in _rechunk(_raw(resp), CHUNK_BYTES):
                     got += len(chunk)
                     if got > size:
                         raise AttachmentFetchFailed(f"{field}: more bytes than Content-Length.")
                     yield chunk
-            except requests.RequestException as exc:
-                raise AttachmentFetchFailed(f"{field}: the download broke off.") from exc
+            except _read_errors() as exc:
+                raise AttachmentFetchFailed(
+                    f"{field}: the download broke off ({type(exc).__name__})."
+                ) from None
             finally:
                 resp.close()
             if got != size:
@@ -131,19 +178,26 @@ def from_url(
     return Source(spec, size, lambda: iter(lambda: spool.read(CHUNK_BYTES), b""), spool.close)
 
 
+def _raw(resp: requests.Response) -> Iterator[bytes]:
+    """The body's bytes as sent (Content-Encoding not undone), in pieces."""
+    return resp.raw.stream(READ_BYTES, decode_content=False)
+
+
 def _spool(resp: requests.Response, field: str, max_bytes: int) -> IO[bytes]:
     spool = tempfile.SpooledTemporaryFile(max_size=CHUNK_BYTES)  # noqa: SIM115 - returned
     total = 0
     try:
-        for piece in resp.iter_content(256 * 1024):
+        for piece in _raw(resp):
             total += len(piece)
             if total > max_bytes:
                 spool.close()
                 raise _too_large(field, max_bytes)
             spool.write(piece)
-    except requests.RequestException as exc:
+    except _read_errors() as exc:
         spool.close()
-        raise AttachmentFetchFailed(f"{field}: the download broke off.") from exc
+        raise AttachmentFetchFailed(
+            f"{field}: the download broke off ({type(exc).__name__})."
+        ) from None
     finally:
         resp.close()
     return spool
@@ -171,15 +225,15 @@ def file_attachment(spec: Attachment, data: bytes) -> dict:
 
 
 def add_small(graph: GraphClient, mailbox: str, message_id: str, source: Source) -> None:
-    """POST one attachment under 3 MB to an existing message."""
-    path = f"users/{quote(mailbox, safe='@')}/messages/{quote(message_id, safe='')}/attachments"
+    """POST one attachment up to UPLOAD_THRESHOLD to an existing message."""
+    path = f"{mailbox_path(mailbox)}/messages/{quote(message_id, safe='')}/attachments"
     graph.post(path, json=file_attachment(source.spec, source.read_all()))
 
 
 def upload_large(graph: GraphClient, mailbox: str, message_id: str, source: Source) -> None:
     """Upload one attachment through an upload session in ordered ≤ 4 MB chunks."""
     path = (
-        f"users/{quote(mailbox, safe='@')}/messages/{quote(message_id, safe='')}"
+        f"{mailbox_path(mailbox)}/messages/{quote(message_id, safe='')}"
         "/attachments/createUploadSession"
     )
     item: dict = {
@@ -191,7 +245,13 @@ def upload_large(graph: GraphClient, mailbox: str, message_id: str, source: Sour
     }
     if source.spec.content_id:
         item["contentId"] = source.spec.content_id
-    session = graph.post(path, json={"AttachmentItem": item})
+    try:
+        session = graph.post(path, json={"AttachmentItem": item})
+    except ValidationFailed as exc:
+        if exc.graph is None or exc.graph.code != SESSION_TOO_SMALL:
+            raise
+        add_small(graph, mailbox, message_id, source)  # nothing was read from the source yet
+        return
     upload_url = session["uploadUrl"]
     offset = 0
     for chunk in source.chunks():

@@ -11,17 +11,26 @@ The envelope is `{"v": 1, "operationId", "request"}`. What happens on an error d
   after visibilityTimeout; on the last dequeue the status becomes `poisoned` first.
 
 An attempt after one that may have acted (attempts > 1) runs in resume mode: send looks for the
-operation id on a message in the `from` mailbox before creating anything (exactly-once).
+operation id on a message in the `from` mailbox before creating anything (exactly-once), and
+the operation records `sendIssuedAt` before `/send` so a resume waits for the Sent Items copy
+instead of sending again. A `poisoned` operation whose message an operator moves back to the
+queue runs again, in resume mode. Every operation that ends (succeeded, failed, parked,
+poisoned) writes the same one-line JSON record as the HTTP path (shared/oplog.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -32,6 +41,7 @@ from shared.errors import (
     GraphUnavailable,
     ReauthRequired,
     SecretsUnavailable,
+    SendUnconfirmed,
     StorageUnavailable,
     Throttled,
     error_body,
@@ -63,6 +73,8 @@ RETRY = "retry"
 MAX_ATTEMPTS = 100
 # When another worker holds the operation, look again after this long at most.
 BUSY_RECHECK_SECONDS = 30.0
+# A re-scheduled message becomes visible at next_attempt_at; clocks differ a little.
+EARLY_TOLERANCE = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,9 @@ def classify(exc: BaseException, attempts: int = 1) -> Decision:
     """The decision for an attempt that raised `exc` (pure)."""
     if isinstance(exc, ReauthRequired):
         return Decision(PARK)
+    if isinstance(exc, SendUnconfirmed):
+        # Sending again could send twice: a human checks the Sent Items.
+        return Decision(PERMANENT)
     if isinstance(exc, Throttled | GraphUnavailable | SecretsUnavailable | StorageUnavailable):
         # Never earlier than Graph asked for: an early retry only earns another 429.
         wait = exc.retry_after if exc.retry_after is not None else backoff(attempts)
@@ -101,6 +116,41 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     return inner
 
 
+# The host's own default and the env override it applies over host.json (app settings win).
+DEFAULT_MAX_DEQUEUE_COUNT = 5
+MAX_DEQUEUE_OVERRIDE = "AzureFunctionsJobHost__extensions__queues__maxDequeueCount"
+_APP_ROOT = Path(__file__).parent.parent  # not resolved: a symlinked app root keeps its host.json
+
+
+def host_max_dequeue_count(root: Path | None = None, env: dict[str, str] | None = None) -> int:
+    """The maxDequeueCount the Functions host uses: the env override, else host.json's
+    `extensions.queues.maxDequeueCount`, else 5. The app must agree with the host, or it marks
+    an operation `poisoned` while its message is still being retried (or never)."""
+    env = dict(os.environ) if env is None else env
+    override = env.get(MAX_DEQUEUE_OVERRIDE, "").strip()
+    if override:
+        try:
+            return max(1, int(override))
+        except ValueError:
+            log.warning("%s is not a number; using host.json", MAX_DEQUEUE_OVERRIDE)
+    base = root or Path(env.get("AzureWebJobsScriptRoot") or _APP_ROOT)
+    try:
+        config = json.loads((base / "host.json").read_text(encoding="utf-8"))
+        value = config.get("extensions", {}).get("queues", {}).get("maxDequeueCount")
+        return max(1, int(value)) if value is not None else DEFAULT_MAX_DEQUEUE_COUNT
+    except (OSError, ValueError, TypeError, AttributeError):
+        return DEFAULT_MAX_DEQUEUE_COUNT
+
+
+def valid_operation_id(value: str) -> bool:
+    """Operation ids are UUIDs (the HTTP edge makes them); anything else is not ours."""
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return len(value) <= 64
+
+
 class MessageRejected(Exception):
     """The queue message itself is unusable (not an envelope); it goes to the poison queue."""
 
@@ -119,9 +169,9 @@ def default_runner(kind: str, request: Any, ctx: Any, resume: bool) -> Any:
     if kind == "draft" and resume:
         # An earlier attempt's draft may be half-built (attachments are added after the
         # create), so it is removed and the draft made again: a draft is never sent by us.
-        from shared.operations.compose import delete_quietly
+        from shared.operations.compose import default_sender, delete_quietly
 
-        for found in find_by_operation_id(ctx, request.from_):
+        for found in find_by_operation_id(ctx, default_sender(request, ctx)):
             if found.get("isDraft", True):
                 delete_quietly(ctx, request.from_, found["id"])
     return getattr(operations, kind)(request, ctx)
@@ -158,6 +208,8 @@ class Processor:
         self.runner = runner
         self.on_final = on_final
         self.clock = clock
+        # Per thread: the worker may run several messages of this Processor at once.
+        self._local = threading.local()
 
     # --- entry point ---------------------------------------------------------------------
 
@@ -171,13 +223,18 @@ class Processor:
         except (msgspec.DecodeError, msgspec.ValidationError):
             self._reject(kind, body)
             return "rejected"
+        if not valid_operation_id(envelope.operationId):
+            self._reject(kind, body)
+            return "rejected"
         op = self.store.get(envelope.operationId)
         if op is None:
             # DocuFlow put the message on the queue itself: accept it now.
             op = self._accept_dropped(kind, envelope)
             if op is None:
                 return "duplicate"
-        if op.terminal:
+        if op.terminal and op.status != POISONED:
+            # `poisoned` is not final for a message an operator moved back from -poison: it
+            # runs again, in resume mode (attempts > 0).
             return "already-" + op.status
         if op.status == PARKED:
             return "parked"  # a stale copy; the sign-in hook queues the operation again
@@ -188,7 +245,13 @@ class Processor:
             wait = min(BUSY_RECHECK_SECONDS, (held - now).total_seconds() + 1)
             self.queues.enqueue(kind, body, delay=wait)
             return "busy"
+        due = parse_iso(op.next_attempt_at)
+        if op.status == ACCEPTED and due is not None and due > now + EARLY_TOLERANCE:
+            # A duplicate copy arriving before the Retry-After of a re-scheduled attempt.
+            self.queues.enqueue(kind, body, delay=(due - now).total_seconds())
+            return "early"
         op.status = RUNNING
+        op.finished_at = op.poison_queue = None  # set when a poisoned operation runs again
         op.attempts += 1
         op.started_at = op.started_at or iso(now)
         op.claimed_until = iso(now + timedelta(seconds=self.claim_seconds))
@@ -203,17 +266,38 @@ class Processor:
     # --- steps -----------------------------------------------------------------------------
 
     def _run(self, kind: str, op: Operation, envelope: Any, body: bytes, dequeue_count: int) -> str:
+        from shared.operations.context import SendJournal, current_journal
         from shared.validation import decode
 
+        self._local.request_ids = []
+        journal = SendJournal(op.send_issued_at, record=lambda when: self._record_send(op, when))
+        token = current_journal.set(journal)
         try:
             request = decode(request_model(kind), msgspec.json.encode(envelope.request))
             ctx = self.context(op.connection, op.operation_id, op.user)
+            self._local.request_ids = getattr(getattr(ctx, "graph", None), "request_ids", [])
             result = self.runner(kind, request, ctx, op.attempts > 1)
         except Exception as exc:
             return self._failed(kind, op, exc, body, dequeue_count)
+        finally:
+            current_journal.reset(token)
         op.result = msgspec.to_builtins(result)
         self._finish(op, SUCCEEDED)
         return SUCCEEDED
+
+    def _record_send(self, op: Operation, when: str | None) -> None:
+        """Persist sendIssuedAt before `/send` (we hold the claim); raises when it cannot."""
+        op.send_issued_at = when
+        for _ in range(3):
+            try:
+                self.store.save(op)
+                return
+            except StoreConflict:
+                current = self.store.get(op.operation_id)
+                if current is None:
+                    break
+                op.etag = current.etag
+        raise StorageUnavailable("Could not record the send on the operation; retry later.")
 
     def _failed(
         self, kind: str, op: Operation, exc: Exception, body: bytes, dequeue_count: int
@@ -228,12 +312,15 @@ class Processor:
             self._finish(op, FAILED)
             return FAILED
         if decision.action == PARK:
-            op.status = PARKED
             op.sign_in_url = getattr(exc, "sign_in_url", None)
             op.admin_command = getattr(exc, "admin_command", None)
             op.parked_until = iso(self.clock() + self.parked_ttl)
-            self._save_quietly(op)
+            # The index entry first: a `parked` status nobody can find is stranded work. If
+            # this raises, the message is retried by the host.
             self.store.index_parked(op)
+            op.status = PARKED
+            self._save_quietly(op)
+            self._log_end(op)
             self._notify(op)
             return PARKED
         if decision.action == RESCHEDULE:
@@ -245,7 +332,12 @@ class Processor:
             return RESCHEDULE
         if dequeue_count >= self.max_dequeue_count:
             op.poison_queue = QUEUE_FOR[kind] + POISON_SUFFIX
-            self._finish(op, POISONED)
+            # The envelope stays: an operator may move the message back to run it again.
+            op.status = POISONED
+            op.finished_at = iso(self.clock())
+            self._save_quietly(op)
+            self._log_end(op)
+            self._notify(op)
         else:
             op.status = ACCEPTED
             self._save_quietly(op)
@@ -261,7 +353,21 @@ class Processor:
         op.claimed_until = None
         op.envelope = None  # no mail content is kept once the operation is over
         self._save_quietly(op)
+        self._log_end(op)
         self._notify(op)
+
+    def _log_end(self, op: Operation) -> None:
+        """The operation's one structured line (the alert counts failures from it)."""
+        from shared.oplog import OperationRecord, emit
+
+        record = OperationRecord(op.operation_id, op.kind, connection=op.connection)
+        record.request_ids = list(getattr(self._local, "request_ids", None) or [])
+        record.fields.update(mode="queue", status=op.status, attempts=op.attempts)
+        error = op.error or {}
+        outcome = SUCCEEDED if op.status == SUCCEEDED else str(error.get("code") or op.status)
+        started = parse_iso(op.started_at)
+        duration = (self.clock() - started).total_seconds() * 1000 if started else 0.0
+        emit(record, outcome, duration)
 
     def _notify(self, op: Operation) -> None:
         if self.on_final is None or not op.callback_url:
@@ -329,7 +435,7 @@ def get_processor() -> Processor:
             get_store(settings),
             get_queues(settings),
             runtime.context,
-            max_dequeue_count=settings.queue_max_dequeue_count,
+            max_dequeue_count=host_max_dequeue_count(),
             claim_seconds=settings.operation_claim_seconds,
             parked_ttl=timedelta(hours=settings.parked_ttl_hours),
             on_final=send_final_callback,

@@ -3,8 +3,11 @@
 The body is JSON; it is signed with the connection's signing secret (Key Vault,
 `connection-<slug>-signing-key`) as described in shared/signatures.py. Only https URLs whose
 host is on the connection's `callbackUrlHosts` are used; private and loopback addresses are
-refused unless the connection allows private hosts (as for attachment URLs). Redirects are not
-followed. A callback that still fails after its retries is recorded on the operation.
+refused unless the connection allows private hosts (as for attachment URLs), and so is port
+other than 443; the address each connection reaches is checked again (shared.urlsafety's
+guarded session). Redirects are not followed; proxies and .netrc come only from
+shared.graph.environment_session. A callback that still fails after its retries is recorded on
+the operation.
 """
 
 from __future__ import annotations
@@ -19,7 +22,12 @@ import msgspec
 from shared.connections import Connection
 from shared.errors import Detail, ValidationFailed
 from shared.signatures import sign
-from shared.urlsafety import check_attachment_url
+from shared.urlsafety import (
+    check_attachment_url,
+    forbidden_peer_in,
+    guarded_session,
+    redact_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +72,35 @@ def payload(op: Any) -> dict[str, Any]:
     return {k: public[k] for k in keep if k in public}
 
 
+_plain_session: Any = None
+
+
+def callback_session(allow_private: bool) -> Any:
+    """The session callbacks use: peer-checked, unless the connection allows private hosts."""
+    global _plain_session
+    if not allow_private:
+        return guarded_session()
+    if _plain_session is None:
+        from shared.graph import environment_session
+
+        _plain_session = environment_session()
+    return _plain_session
+
+
 def deliver(
     url: str,
     body: dict[str, Any],
     secret: str,
     *,
     session: Any = None,
+    allow_private: bool = False,
     attempts: int = ATTEMPTS,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """POST `body` signed; retry 5xx/429/network errors with back-off. Returns the outcome."""
     import requests
 
-    http = session or requests
+    http = session or callback_session(allow_private)
     data = msgspec.json.encode(body)
     outcome: dict[str, Any] = {"status": "failed", "attempts": 0}
     for attempt in range(attempts):
@@ -96,7 +120,15 @@ def deliver(
                 return outcome  # the receiver refused it; asking again changes nothing
         except requests.RequestException as exc:
             outcome["httpStatus"] = None
-            log.warning("callback attempt %d failed: %s", attempt + 1, type(exc).__name__)
+            if forbidden_peer_in(exc):
+                outcome["reason"] = "the host resolved to an internal address"
+                return outcome
+            log.warning(
+                "callback attempt %d to %s failed: %s",
+                attempt + 1,
+                redact_url(url),
+                type(exc).__name__,
+            )
         if attempt + 1 < attempts:
             sleep(BACKOFF_START * (2**attempt))
     return outcome
@@ -120,7 +152,12 @@ def send_final_callback(op: Any) -> None:
         except ValidationFailed:
             op.callback = {"status": "failed", "attempts": 0, "reason": "URL not allowed"}
         else:
-            op.callback = deliver(op.callback_url, payload(op), secret)
+            op.callback = deliver(
+                op.callback_url,
+                payload(op),
+                secret,
+                allow_private=connection.allow_private_attachment_hosts,
+            )
     store = get_store(runtime.settings)
     current = store.get(op.operation_id)
     if current is not None:
@@ -128,4 +165,6 @@ def send_final_callback(op: Any) -> None:
         try:
             store.save(current)
         except Exception as exc:  # the status itself is recorded; only the receipt is lost
-            log.warning("could not record the callback of %s: %s", op.operation_id, exc)
+            log.warning(
+                "could not record the callback of %s: %s", op.operation_id, type(exc).__name__
+            )

@@ -1,7 +1,9 @@
 """Named connections: their shape, where they live in Key Vault, and who may send through them.
 
 A connection is the JSON secret `connection-<slug>`; its credential is another secret it names.
-Raises `UnknownConnection` (404) for a name without a secret, `ValidationFailed` for a bad one.
+Raises `UnknownConnection` (404) for a name without a secret, `ValidationFailed` when a
+connection to be saved is not valid, and `AuthFailed` (502, a configuration error for the admin)
+when a stored one is not valid or its credential secret is missing.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from shared.errors import Detail, UnknownConnection, ValidationFailed
-from shared.secrets import SecretStore
+from shared.errors import AuthFailed, Detail, UnknownConnection, ValidationFailed
+from shared.secrets import SecretStore, set_secret_recovering
 from shared.settings import CONNECTION_SECRET_PREFIX, Settings
 
 MODES = ("app", "service_account", "user")
@@ -148,9 +150,13 @@ def save_connection(client: Any, connection: dict[str, Any], credential_value: s
     connection never points at a secret that does not exist yet.
     """
     conn = parse_connection(connection)
+    # A removed connection's names stay soft-deleted for the vault's retention: recover them.
     if credential_value is not None:
-        client.set_secret(conn.credential.secret_name, credential_value, content_type="text/plain")
-    client.set_secret(
+        set_secret_recovering(
+            client, conn.credential.secret_name, credential_value, content_type="text/plain"
+        )
+    set_secret_recovering(
+        client,
         connection_secret_name(conn.name),
         msgspec.json.encode(conn).decode(),
         content_type="application/json",
@@ -165,10 +171,21 @@ class ConnectionRegistry:
         self.settings = settings
 
     def get(self, name: str) -> Connection:
-        raw = self.secrets.get(connection_secret_name(name))
+        secret_name = connection_secret_name(name)
+        raw = self.secrets.get(secret_name)
         if raw is None:
             raise UnknownConnection(f"There is no connection named {name!r}.")
-        conn = parse_connection(raw)
+        try:
+            conn = parse_connection(raw)
+        except ValidationFailed as exc:
+            # The caller's request is fine; the stored connection is not: a configuration
+            # error for the admin (field names only, never the secret's content).
+            fields = ", ".join(sorted({d.field for d in exc.details})) or "connection"
+            raise AuthFailed(
+                f"Connection {name!r} is misconfigured: the Key Vault secret {secret_name} is "
+                f"not a valid connection ({fields}). Store it again with "
+                "`python -m admin connections add`."
+            ) from None
         # Two names can share a slug (`a.b` and `a-b`): the stored real name must match.
         if conn.name.casefold() != name.casefold():
             raise UnknownConnection(f"There is no connection named {name!r}.")
@@ -177,7 +194,9 @@ class ConnectionRegistry:
     def credential(self, conn: Connection) -> str:
         value = self.secrets.get(conn.credential.secret_name)
         if value is None:
-            raise UnknownConnection(
-                f"The credential of connection {conn.name!r} is missing from Key Vault."
+            raise AuthFailed(
+                f"Connection {conn.name!r} is misconfigured: its credential secret "
+                f"{conn.credential.secret_name} is missing from Key Vault. Store it with "
+                "`python -m admin connections add ... --secret-stdin`."
             )
         return value

@@ -187,6 +187,11 @@ class GraphOutcomeUnknown(AppError):
     code, status = "outcome_unknown", 502
 
 
+class SendUnconfirmed(GraphOutcomeUnknown):
+    """`/send` was issued but its Sent Items copy never appeared: final, a human must check
+    (same code as GraphOutcomeUnknown; the queue does not retry this one)."""
+
+
 class GraphUnavailable(AppError):
     code, status = "graph_unavailable", 503
 

@@ -100,7 +100,7 @@ class FolderCache:
 
 
 def _find_child(graph: GraphClient, mailbox: str, parent: str, name: str) -> str | None:
-    path = f"users/{quote(mailbox, safe='@')}/mailFolders/{quote(parent)}/childFolders"
+    path = f"{_mailbox_path(mailbox)}/mailFolders/{quote(parent)}/childFolders"
     wanted = name.casefold()
     for folder in graph.pages(path, params={"$top": "100"}, not_found=FolderNotFound):
         if str(folder.get("displayName", "")).casefold() == wanted:
@@ -142,7 +142,7 @@ def resolve(
 
 
 def _create_child(graph: GraphClient, mailbox: str, parent: str, name: str) -> str:
-    path = f"users/{quote(mailbox, safe='@')}/mailFolders/{quote(parent)}/childFolders"
+    path = f"{_mailbox_path(mailbox)}/mailFolders/{quote(parent)}/childFolders"
     try:
         created = graph.post(path, json={"displayName": name}, not_found=FolderNotFound)
     except AppError as exc:
@@ -153,3 +153,10 @@ def _create_child(graph: GraphClient, mailbox: str, parent: str, name: str) -> s
                 return found
         raise
     return created["id"]
+
+
+def _mailbox_path(mailbox: str) -> str:
+    # Imported here: validation imports this module at cold start, and shared.graph loads requests.
+    from shared.graph import mailbox_path
+
+    return mailbox_path(mailbox)

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -25,7 +26,7 @@ from shared.errors import (
     MessageNotFound,
     from_graph_error,
 )
-from shared.retry import RETRY_STATUSES, next_delay, parse_retry_after
+from shared.retry import RETRY_STATUSES, maybe_processed, next_delay, parse_retry_after
 
 CONNECT_TIMEOUT = 10.0
 # Message ids stay the same when a message moves or is sent (a draft becomes the Sent Items
@@ -34,6 +35,11 @@ IMMUTABLE_IDS = 'IdType="ImmutableId"'
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 _session: requests.Session | None = None
+
+
+def mailbox_path(mailbox: str) -> str:
+    """`users/{mailbox}` for Graph paths (the one place that quotes a mailbox)."""
+    return f"users/{quote(mailbox, safe='@')}"
 
 
 def environment_session() -> requests.Session:
@@ -149,7 +155,11 @@ class GraphClient:
         authenticated: bool = True,
         not_found: type[AppError] = MessageNotFound,
     ) -> GraphResponse:
-        """One Graph call with retries on 429/503/504 and connect failures within the budget."""
+        """One Graph call with retries on 429/503/504 and connect failures within the budget.
+
+        Non-idempotent calls retry only what Graph did not process (429, 503 + Retry-After,
+        connect failures); a 502/504 or a bare 503 raises GraphOutcomeUnknown instead.
+        """
         method = method.upper()
         idempotent = method in _IDEMPOTENT if idempotent is None else idempotent
         start = self.clock()
@@ -164,6 +174,7 @@ class GraphClient:
                 force_token = False
                 hdrs["Authorization"] = f"Bearer {token}"
             hdrs.update(headers or {})
+            sent_at = self.clock()
             try:
                 resp = self.session.request(
                     method,
@@ -182,7 +193,13 @@ class GraphClient:
                         f"Graph did not answer {method} {_safe_path(path)} after it was sent "
                         "(timeout or dropped connection); it may have taken effect."
                     ) from exc
-                delay = next_delay(attempt, None, self.clock() - start, self.retry_budget)
+                delay = next_delay(
+                    attempt,
+                    None,
+                    self.clock() - start,
+                    self.retry_budget,
+                    attempt_cost=self.clock() - sent_at,
+                )
                 if delay is None:
                     raise GraphUnavailable(
                         f"Graph could not be reached ({type(exc).__name__}); retry later.",
@@ -204,8 +221,23 @@ class GraphClient:
                 force_token = refreshed = True
                 continue
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            if not idempotent and maybe_processed(resp.status_code, retry_after):
+                # A gateway error on a POST (e.g. /send) may come after the backend acted:
+                # only 429 and 503 + Retry-After say "not processed" (docs/operations.md).
+                resp.close()
+                raise GraphOutcomeUnknown(
+                    f"Graph answered {resp.status_code} to {method} {_safe_path(path)}; "
+                    "it may have taken effect.",
+                    retry_after=retry_after,
+                )
             if resp.status_code in RETRY_STATUSES:
-                delay = next_delay(attempt, retry_after, self.clock() - start, self.retry_budget)
+                delay = next_delay(
+                    attempt,
+                    retry_after,
+                    self.clock() - start,
+                    self.retry_budget,
+                    attempt_cost=self.clock() - sent_at,
+                )
                 if delay is not None:
                     resp.close()
                     self.sleep(delay)

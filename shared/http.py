@@ -73,7 +73,8 @@ def handle(
             request = decode(kind, body)
             record.connection = request.connection
             header_key = req.headers.get("Idempotency-Key")
-            if header_key and not request.idempotency_key:
+            if header_key:
+                # The header wins over the body's idempotencyKey (docs/operations.md).
                 request.idempotency_key = header_key[:200]
             _describe(record, request)
             # Heavy collaborators load on the first real request, not at import (cold start).

@@ -22,6 +22,7 @@ from shared.operation_store import (
     OperationStore,
     StoreConflict,
     digest,
+    key_hash,
     now_utc,
     parse_iso,
 )
@@ -39,10 +40,6 @@ def payload_hash(request_json: dict[str, Any]) -> str:
     """A stable hash of the request's content (canonical JSON, sorted keys)."""
     content = {k: v for k, v in request_json.items() if k not in _NOT_PAYLOAD}
     return digest(msgspec.json.encode(content, order="sorted").decode("utf-8"))
-
-
-def key_hash(connection: str, key: str) -> str:
-    return digest(connection.casefold(), key)
 
 
 @dataclass

@@ -34,7 +34,41 @@ Mode = Annotated[
 ]
 Base64 = Annotated[str, Meta(extra_json_schema={"contentEncoding": "base64"})]
 Email = Annotated[str, Meta(extra_json_schema={"format": "email"}, max_length=320)]
+FROM_DESCRIPTION = (
+    "The mailbox that sends. Required, except on a `user`-mode connection, where it defaults "
+    "to `user` and may be any mailbox that user has Send As and Full Access on."
+)
+User = Annotated[
+    str,
+    Meta(
+        max_length=320,
+        description=(
+            "`user`-mode connections: the UPN whose sign-in acts (and the default `from`). "
+            "Ignored by the other modes."
+        ),
+    ),
+]
 HttpsUrl = Annotated[str, Meta(extra_json_schema={"format": "uri", "pattern": "^https://"})]
+CallbackUrl = Annotated[
+    HttpsUrl,
+    Meta(
+        description=(
+            "async/auto: the final status (and `parked`) is POSTed here as OperationStatus JSON, "
+            "signed with X-Signature-Timestamp and X-Signature (HMAC-SHA256 over "
+            "`timestamp.body`). Its host must be on the connection's callbackUrlHosts."
+        )
+    ),
+]
+IdempotencyKey = Annotated[
+    str,
+    Meta(
+        max_length=200,
+        description=(
+            "Or the Idempotency-Key header. async/auto: the same key and payload return the "
+            "first operation; another payload under it is 409 idempotency_conflict."
+        ),
+    ),
+]
 
 
 class _Model(msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True):
@@ -69,8 +103,8 @@ class Attachment(_Model):
 
 class _MessageFields(_Model):
     connection: Annotated[str, Meta(min_length=1, max_length=96)]  # secret names ≤ 127
-    from_: Annotated[Email, Meta(description="The mailbox that sends.")] = msgspec.field(
-        name="from"
+    from_: Annotated[Email, Meta(description=FROM_DESCRIPTION)] | None = msgspec.field(
+        name="from", default=None
     )
     to: list[RecipientIn] = []
     cc: list[RecipientIn] = []
@@ -83,10 +117,10 @@ class _MessageFields(_Model):
     headers: Annotated[
         dict[str, str], Meta(description="At most 5 internet message headers, names `x-…`.")
     ] = {}
-    user: str | None = None
-    idempotency_key: Annotated[str, Meta(max_length=200)] | None = None
+    user: User | None = None
+    idempotency_key: IdempotencyKey | None = None
     mode: Mode = "sync"
-    callback_url: HttpsUrl | None = None
+    callback_url: CallbackUrl | None = None
 
 
 class SendRequest(_MessageFields):
@@ -116,9 +150,9 @@ class MoveRequest(_Model):
     internet_message_id: str | None = None
     create_missing_folders: bool = False
     user: str | None = None
-    idempotency_key: Annotated[str, Meta(max_length=200)] | None = None
+    idempotency_key: IdempotencyKey | None = None
     mode: Mode = "sync"
-    callback_url: HttpsUrl | None = None
+    callback_url: CallbackUrl | None = None
 
 
 class SendResult(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -141,6 +175,85 @@ class MoveResult(msgspec.Struct, rename="camel", omit_defaults=True):
     status: str
     message_id: str
     destination_folder_id: str
+
+
+class Accepted(msgspec.Struct, rename="camel", omit_defaults=True):
+    """202 for `mode: async` (and `auto` when it fell back to the queue): where to look."""
+
+    operation_id: str
+    status: Annotated[
+        str,
+        Meta(
+            description="`accepted` for new work; for a duplicate key, "
+            "the first operation's current status."
+        ),
+    ]
+    status_url: Annotated[str, Meta(description="GET it (function key) for the status.")]
+    duplicate: Annotated[
+        bool, Meta(description="true: the idempotency key was seen before with this payload.")
+    ] = False
+    result: dict[str, Any] | None = None
+    error: OperationError | None = None
+
+
+OPERATION_STATUSES = ("accepted", "running", "succeeded", "failed", "parked", "poisoned")
+
+
+class OperationError(msgspec.Struct, omit_defaults=True):
+    """Why the last attempt failed: one of the error codes (see ErrorResponse), plus
+    `reauth_expired` for parked work nobody signed in for in time."""
+
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+    signInUrl: str | None = None
+    adminCommand: str | None = None
+    graph: GraphErrorInfo | None = None
+
+
+class CallbackReceipt(msgspec.Struct, omit_defaults=True):
+    """How delivering the signed callback went."""
+
+    status: Annotated[str, Meta(extra_json_schema={"enum": ["delivered", "failed"]})]
+    attempts: int
+    httpStatus: int | None = None
+    reason: str | None = None
+
+
+NextAttemptAt = Annotated[str, Meta(description="When a re-scheduled attempt runs.")]
+OperationResult = Annotated[
+    dict[str, Any],
+    Meta(description="The operation's answer: SendResult, MoveResult or DraftResult."),
+]
+ParkedSignInUrl = Annotated[str, Meta(description="parked, user mode: the link for that user.")]
+ParkedAdminCommand = Annotated[
+    str, Meta(description="parked, service-account mode: the command an admin runs.")
+]
+ParkedUntil = Annotated[str, Meta(description="parked: when it ends `failed` (reauth_expired).")]
+PoisonQueue = Annotated[str, Meta(description="poisoned: the queue that holds the message.")]
+
+
+class OperationStatus(msgspec.Struct, rename="camel", omit_defaults=True):
+    """GET /api/operations/{operationId}; a callback's body is a subset of it. Times are UTC
+    ISO 8601."""
+
+    operation_id: str
+    operation: Annotated[str, Meta(extra_json_schema={"enum": ["send", "move", "draft"]})]
+    connection: str
+    status: Annotated[str, Meta(extra_json_schema={"enum": list(OPERATION_STATUSES)})]
+    attempts: int
+    created_at: str | None = None
+    updated_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    next_attempt_at: NextAttemptAt | None = None
+    result: OperationResult | None = None
+    error: OperationError | None = None
+    sign_in_url: ParkedSignInUrl | None = None
+    admin_command: ParkedAdminCommand | None = None
+    parked_until: ParkedUntil | None = None
+    poison_queue: PoisonQueue | None = None
+    callback: CallbackReceipt | None = None
 
 
 class ErrorDetail(msgspec.Struct):

@@ -8,36 +8,83 @@ from typing import Any
 import msgspec
 
 from shared.models import (
+    Accepted,
     DraftRequest,
     DraftResult,
     ErrorResponse,
     Health,
     MoveRequest,
     MoveResult,
+    OperationStatus,
     SendRequest,
     SendResult,
 )
 
 VERSION = "0.1.0"
 _REF = "#/components/schemas/{name}"
-# Error statuses each mail route may answer (DESIGN §3), with what they mean.
+# Error statuses each mail route may answer, with their codes (shared/errors.py; docs/api.md).
 _ERRORS = {
     "400": "validation_failed: `details` names each bad field",
-    "401": "unauthorized (missing or wrong function key) or reauth_required (with signInUrl)",
+    "401": "unauthorized (missing or wrong function key, or a missing, wrong or stale request "
+    "signature on a connection that requires signed requests) or reauth_required (with "
+    "signInUrl or adminCommand)",
     "403": "sender_not_allowed, send_as_denied (with the Exchange permissions to grant) or "
     "access_denied",
     "404": "unknown_connection, mailbox_not_found, message_not_found or folder_not_found",
+    "409": "idempotency_conflict: this idempotency key was used with another payload",
     "413": "payload_too_large",
     "429": "throttled (see Retry-After)",
-    "500": "internal_error (the operationId is in the logs)",
+    "500": "internal_error (the operationId is in the logs) or token_cache_too_large",
     "501": "not_implemented (connection mode not available yet)",
     "502": "graph_error, auth_failed, attachment_fetch_failed or outcome_unknown",
-    "503": "graph_unavailable or secrets_unavailable (see Retry-After)",
+    "503": "graph_unavailable, secrets_unavailable or storage_unavailable (see Retry-After)",
 }
 _RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before retrying.",
         "schema": {"type": "integer", "minimum": 1},
+    }
+}
+_SIGNATURE_HEADERS = [
+    {
+        "name": "X-Signature-Timestamp",
+        "in": "header",
+        "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+        "description": "Unix seconds; more than 5 minutes away from the server's clock is stale.",
+    },
+    {
+        "name": "X-Signature",
+        "in": "header",
+        "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+        "description": "`sha256=` + hex HMAC-SHA256, keyed with the connection's signing secret "
+        "(Key Vault `connection-<slug>-signing-key`), over `<timestamp>.<raw body>`.",
+    },
+]
+_CALLBACKS = {
+    "operationFinished": {
+        "{$request.body#/callbackUrl}": {
+            "post": {
+                "summary": "The final status (and `parked`) of a queued operation, signed",
+                "description": "Sent when the request had a callbackUrl (async/auto). Verify "
+                "X-Signature before trusting the body; up to 4 tries on 429, 5xx and network "
+                "errors; redirects are not followed.",
+                "parameters": [{**h, "required": True} for h in _SIGNATURE_HEADERS],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/OperationStatus"}
+                        }
+                    },
+                },
+                "responses": {
+                    "2XX": {
+                        "description": "Received; anything else is retried "
+                        "(429, 5xx) or recorded as failed."
+                    }
+                },
+            }
+        }
     }
 }
 
@@ -48,7 +95,18 @@ def _json(ref: str) -> dict[str, Any]:
 
 def _mail_route(summary: str, request: str, result: str, status: str) -> dict[str, Any]:
     responses: dict[str, Any] = {
-        status: {"description": "Done.", "content": _json(result)},
+        status: {
+            "description": "Done (mode sync, or auto that ran now).",
+            "content": _json(result),
+        },
+        "202": {
+            "description": "Accepted for the queue (mode async, or auto that fell back); poll "
+            "statusUrl or wait for the callback.",
+            "content": _json("Accepted"),
+            "headers": {
+                "Location": {"description": "The status URL.", "schema": {"type": "string"}}
+            },
+        },
     }
     for code, description in _ERRORS.items():
         item: dict[str, Any] = {"description": description, "content": _json("ErrorResponse")}
@@ -66,11 +124,44 @@ def _mail_route(summary: str, request: str, result: str, status: str) -> dict[st
                     "in": "header",
                     "required": False,
                     "schema": {"type": "string", "maxLength": 200},
-                    "description": "Same as the body's idempotencyKey.",
-                }
+                    "description": "Same as the body's idempotencyKey (the header wins).",
+                },
+                *({**h, "required": False} for h in _SIGNATURE_HEADERS),
             ],
             "requestBody": {"required": True, "content": _json(request)},
             "responses": responses,
+            "callbacks": _CALLBACKS,
+        }
+    }
+
+
+def _operations_route() -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": "The status of a queued or finished operation",
+            "operationId": "getOperation",
+            "security": [{"functionKey": []}, {"functionKeyQuery": []}],
+            "parameters": [
+                {
+                    "name": "operationId",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 1},
+                }
+            ],
+            "responses": {
+                "200": {"description": "The status.", "content": _json("OperationStatus")},
+                "401": {"description": "unauthorized (function key)"},
+                "404": {
+                    "description": "operation_not_found: never accepted, or past the retention",
+                    "content": _json("ErrorResponse"),
+                },
+                "503": {
+                    "description": "storage_unavailable",
+                    "content": _json("ErrorResponse"),
+                    "headers": _RETRY_AFTER,
+                },
+            },
         }
     }
 
@@ -85,6 +176,8 @@ def openapi_document() -> dict[str, Any]:
         SendResult,
         MoveResult,
         DraftResult,
+        Accepted,
+        OperationStatus,
         ErrorResponse,
         Health,
     ]
@@ -102,6 +195,7 @@ def openapi_document() -> dict[str, Any]:
             "/mail/send": _mail_route("Send a mail", "SendRequest", "SendResult", "200"),
             "/mail/move": _mail_route("Move a mail", "MoveRequest", "MoveResult", "200"),
             "/mail/draft": _mail_route("Create a draft", "DraftRequest", "DraftResult", "201"),
+            "/operations/{operationId}": _operations_route(),
             "/health": {
                 "get": {
                     "summary": "Liveness (anonymous; says nothing about dependencies)",

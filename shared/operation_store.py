@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,6 +69,11 @@ def digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
+def key_hash(connection: str, key: str) -> str:
+    """The idempotency key's row key: per connection, case-insensitive connection name."""
+    return digest(connection.casefold(), key)
+
+
 @dataclass
 class Operation:
     """One accepted operation and everything a caller or an operator may ask about it."""
@@ -91,6 +97,8 @@ class Operation:
     parked_until: str | None = None
     poison_queue: str | None = None
     callback_url: str | None = None
+    # Set before `/send` is issued: a resume then waits for the Sent Items copy (never resends).
+    send_issued_at: str | None = None
     callback: dict[str, Any] | None = None
     idempotency_key: str | None = None
     payload_hash: str | None = None
@@ -144,6 +152,7 @@ _TEXT_FIELDS = (
     "parked_until",
     "poison_queue",
     "callback_url",
+    "send_issued_at",
     "idempotency_key",
     "payload_hash",
 )
@@ -223,10 +232,15 @@ class OperationStore:
         self._ready = False
         self._lock = threading.Lock()
 
-    def _errors(self) -> tuple[type[BaseException], ...]:
+    @contextlib.contextmanager
+    def _unavailable(self) -> Iterator[None]:
+        """Turn Azure errors of the block into StoreUnavailable (503 + Retry-After upstream)."""
         from azure.core.exceptions import AzureError
 
-        return (AzureError,)
+        try:
+            yield
+        except AzureError as exc:
+            raise StoreUnavailable(f"Table Storage is unavailable: {type(exc).__name__}") from exc
 
     def ensure_table(self) -> None:
         """Create the table on first use (idempotent; `make run` and tests need no setup)."""
@@ -237,13 +251,8 @@ class OperationStore:
         with self._lock:
             if self._ready:
                 return
-            try:
+            with self._unavailable(), contextlib.suppress(ResourceExistsError):
                 self.table.create_table()
-            except ResourceExistsError:
-                pass
-            except self._errors() as exc:
-                name = type(exc).__name__
-                raise StoreUnavailable(f"Table Storage is unavailable: {name}") from exc
             self._ready = True
 
     # --- operations -------------------------------------------------------------------
@@ -257,11 +266,12 @@ class OperationStore:
         op.created_at = op.created_at or stamp
         op.updated_at = stamp
         try:
-            meta = self.table.create_entity(to_entity(op))
-        except ResourceExistsError as exc:
-            raise StoreConflict(f"operation {op.operation_id} exists") from exc
-        except self._errors() as exc:
-            raise StoreUnavailable(f"Table Storage is unavailable: {type(exc).__name__}") from exc
+            with self._unavailable():
+                meta = self.table.create_entity(to_entity(op))
+        except StoreUnavailable as exc:
+            if isinstance(exc.__cause__, ResourceExistsError):
+                raise StoreConflict(f"operation {op.operation_id} exists") from exc.__cause__
+            raise
         op.etag = (meta or {}).get("etag")
         return op
 
@@ -269,12 +279,11 @@ class OperationStore:
         from azure.core.exceptions import ResourceNotFoundError
 
         self.ensure_table()
-        try:
-            return from_entity(self.table.get_entity(operation_id, OP_ROW))
-        except ResourceNotFoundError:
-            return None
-        except self._errors() as exc:
-            raise StoreUnavailable(f"Table Storage is unavailable: {type(exc).__name__}") from exc
+        with self._unavailable():
+            try:
+                return from_entity(self.table.get_entity(operation_id, OP_ROW))
+            except ResourceNotFoundError:
+                return None
 
     def save(self, op: Operation) -> Operation:
         """Replace `op` if nobody changed it since it was read; raises StoreConflict otherwise."""
@@ -284,20 +293,37 @@ class OperationStore:
 
         op.updated_at = iso(now_utc())
         try:
-            meta = self.table.update_entity(
-                to_entity(op),
-                mode=UpdateMode.REPLACE,
-                etag=op.etag,
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except (ResourceModifiedError, ResourceNotFoundError) as exc:
-            raise StoreConflict(f"operation {op.operation_id} changed meanwhile") from exc
-        except self._errors() as exc:
-            if getattr(exc, "status_code", None) == 412:
-                raise StoreConflict(f"operation {op.operation_id} changed meanwhile") from exc
-            raise StoreUnavailable(f"Table Storage is unavailable: {type(exc).__name__}") from exc
+            with self._unavailable():
+                meta = self.table.update_entity(
+                    to_entity(op),
+                    mode=UpdateMode.REPLACE,
+                    etag=op.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except StoreUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, (ResourceModifiedError, ResourceNotFoundError)) or (
+                getattr(cause, "status_code", None) == 412
+            ):
+                raise StoreConflict(f"operation {op.operation_id} changed meanwhile") from cause
+            raise
         op.etag = (meta or {}).get("etag")
         return op
+
+    def forget(self, op: Operation) -> None:
+        """Remove a just-accepted operation and its idempotency key (its message never got
+        queued), so the caller's retry starts afresh; raises StoreUnavailable."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with self._unavailable():
+            with contextlib.suppress(ResourceNotFoundError):
+                key = self.table.get_entity(
+                    f"idem-{key_hash(op.connection, op.idempotency_key or '')}", KEY_ROW
+                )
+                if key.get("operationId") == op.operation_id:
+                    self.table.delete_entity(key["PartitionKey"], KEY_ROW)
+            with contextlib.suppress(ResourceNotFoundError):
+                self.table.delete_entity(op.operation_id, OP_ROW)
 
     # --- idempotency keys --------------------------------------------------------------
 
@@ -317,53 +343,73 @@ class OperationStore:
             "payloadHash": payload_hash,
             "createdAt": iso(now_utc()),
         }
-        try:
-            self.table.create_entity(entity)
-            return {"operationId": operation_id, "payloadHash": payload_hash, "new": True}
-        except ResourceExistsError:
-            existing = self.table.get_entity(f"idem-{key_hash}", KEY_ROW)
-            return {
-                "operationId": existing["operationId"],
-                "payloadHash": existing["payloadHash"],
-                "new": False,
-            }
-        except self._errors() as exc:
-            raise StoreUnavailable(f"Table Storage is unavailable: {type(exc).__name__}") from exc
+        with self._unavailable():
+            try:
+                self.table.create_entity(entity)
+                return {"operationId": operation_id, "payloadHash": payload_hash, "new": True}
+            except ResourceExistsError:
+                existing = self.table.get_entity(f"idem-{key_hash}", KEY_ROW)
+                return {
+                    "operationId": existing["operationId"],
+                    "payloadHash": existing["payloadHash"],
+                    "new": False,
+                }
 
     # --- parked-work index ---------------------------------------------------------------
 
     def index_parked(self, op: Operation) -> None:
         """Remember a parked operation under its connection (read back on sign-in)."""
-        self.table.upsert_entity(
-            {
-                "PartitionKey": f"parked-{digest(op.connection.casefold())}",
-                "RowKey": op.operation_id,
-                "user": (op.user or "").casefold(),
-                "parkedUntil": op.parked_until or "",
-            }
-        )
+        self.ensure_table()
+        with self._unavailable():
+            self.table.upsert_entity(
+                {
+                    "PartitionKey": f"parked-{digest(op.connection.casefold())}",
+                    "RowKey": op.operation_id,
+                    "user": (op.user or "").casefold(),
+                    "parkedUntil": op.parked_until or "",
+                }
+            )
 
     def unindex_parked(self, connection: str, operation_id: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        with contextlib.suppress(ResourceNotFoundError):
+        with self._unavailable(), contextlib.suppress(ResourceNotFoundError):
             self.table.delete_entity(f"parked-{digest(connection.casefold())}", operation_id)
 
     def parked_ids(self, connection: str, user: str | None = None) -> list[str]:
         """Operation ids parked under `connection` (and `user`, when given)."""
         self.ensure_table()
         pk = f"parked-{digest(connection.casefold())}"
-        rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": pk})
         wanted = (user or "").casefold()
-        return [r["RowKey"] for r in rows if user is None or r.get("user", "") == wanted]
+        with self._unavailable():
+            rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": pk})
+            return [r["RowKey"] for r in rows if user is None or r.get("user", "") == wanted]
 
     def all_parked(self) -> list[tuple[str, str]]:
         """(connection hash partition, operation id) of every parked entry (for expiry)."""
         self.ensure_table()
-        rows = self.table.query_entities(
-            "PartitionKey ge 'parked-' and PartitionKey lt 'parked.'",
-        )
-        return [(r["PartitionKey"], r["RowKey"]) for r in rows]
+        with self._unavailable():
+            rows = self.table.query_entities(
+                "PartitionKey ge 'parked-' and PartitionKey lt 'parked.'",
+            )
+            return [(r["PartitionKey"], r["RowKey"]) for r in rows]
+
+    def stale(self, updated_before: datetime) -> list[Operation]:
+        """`accepted`/`running` operations untouched since `updated_before` (for the cleanup)."""
+        self.ensure_table()
+        with self._unavailable():
+            rows = self.table.query_entities(
+                # Spaces around the parentheses: the SDK substitutes only whole @words.
+                "RowKey eq @row and updatedAt lt @cutoff and "
+                "( status eq @accepted or status eq @running )",
+                parameters={
+                    "row": OP_ROW,
+                    "cutoff": iso(updated_before),
+                    "accepted": ACCEPTED,
+                    "running": RUNNING,
+                },
+            )
+            return [from_entity(r) for r in rows]
 
     # --- retention -----------------------------------------------------------------------
 

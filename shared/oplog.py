@@ -58,6 +58,12 @@ def format_line(record: OperationRecord, outcome: str, duration_ms: float) -> st
     return json.dumps(line, separators=(",", ":"), default=str)
 
 
+def emit(record: OperationRecord, outcome: str, duration_ms: float) -> None:
+    """Log the line for an operation that ended elsewhere (the queue worker)."""
+    level = logging.ERROR if outcome == "internal_error" else logging.INFO
+    logger.log(level, format_line(record, outcome, duration_ms))
+
+
 @contextmanager
 def operation_log(record: OperationRecord) -> Iterator[OperationRecord]:
     """Time the block and log one line: outcome `succeeded` or the error code."""
@@ -74,6 +80,4 @@ def operation_log(record: OperationRecord) -> Iterator[OperationRecord]:
         outcome = "internal_error"
         raise
     finally:
-        duration = (time.perf_counter() - start) * 1000
-        level = logging.ERROR if outcome == "internal_error" else logging.INFO
-        logger.log(level, format_line(record, outcome, duration))
+        emit(record, outcome, (time.perf_counter() - start) * 1000)

@@ -9,10 +9,12 @@ again; the cleanup timer calls `expire_parked`, which ends the rest as `failed` 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from shared.errors import StorageUnavailable
 from shared.operation_store import (
     ACCEPTED,
     FAILED,
@@ -44,13 +46,23 @@ def requeue_parked(
         if op is None or op.status != PARKED or op.envelope is None:
             store.unindex_parked(connection, operation_id)
             continue
+        parked = (op.sign_in_url, op.admin_command, op.parked_until)
         op.status = ACCEPTED
         op.sign_in_url = op.admin_command = op.parked_until = None
         try:
             store.save(op)
         except StoreConflict:
             continue
-        queues.enqueue(op.kind, op.envelope)
+        try:
+            queues.enqueue(op.kind, op.envelope)
+        except StorageUnavailable:
+            # Back to parked (the index entry is still there): the next sign-in tries again.
+            op.status = PARKED
+            op.sign_in_url, op.admin_command, op.parked_until = parked
+            with contextlib.suppress(StoreConflict):
+                store.save(op)
+            log.warning("could not re-queue parked operation %s; left parked", operation_id)
+            continue
         store.unindex_parked(connection, operation_id)
         queued.append(operation_id)
     if queued:

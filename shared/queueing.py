@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from shared.errors import PayloadTooLarge
+from shared.errors import PayloadTooLarge, StorageUnavailable
 from shared.settings import QUEUE_DRAFT, QUEUE_MOVE, QUEUE_SEND, STORAGE_CLIENT_ID, Settings
 
 ENVELOPE_VERSION = 1
@@ -28,6 +28,10 @@ MAX_MESSAGE_BYTES = 64 * 1024
 MAX_ENVELOPE_BYTES = MAX_MESSAGE_BYTES * 3 // 4
 # Storage refuses a visibility timeout over 7 days.
 MAX_DELAY_SECONDS = 7 * 24 * 3600
+
+
+class StorageNotConfigured(RuntimeError):
+    """Neither a connection string nor a queue service URI is set."""
 
 
 class Envelope(msgspec.Struct, forbid_unknown_fields=False):
@@ -69,8 +73,10 @@ def storage_credential() -> Any:
 class Queues:
     """QueueClients for the mail queues, created (with their queue) on first use."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **client_options: Any) -> None:
+        """`client_options` go to every QueueClient (e.g. `retry_total=0` in tests)."""
         self.settings = settings
+        self.client_options = client_options
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -81,7 +87,7 @@ class Queues:
         from azure.core.exceptions import ResourceExistsError
         from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
-        policy = {"message_encode_policy": TextBase64EncodePolicy()}
+        policy = {"message_encode_policy": TextBase64EncodePolicy(), **self.client_options}
         conn = self.settings.storage_connection
         if conn:
             client = QueueClient.from_connection_string(conn, queue_name, **policy)
@@ -93,7 +99,7 @@ class Queues:
                 **policy,
             )
         else:
-            raise RuntimeError(
+            raise StorageNotConfigured(
                 "No storage is configured: set AzureWebJobsStorage (a connection string) or "
                 "AzureWebJobsStorage__queueServiceUri with a managed identity."
             )
@@ -103,11 +109,22 @@ class Queues:
             return self._clients.setdefault(queue_name, client)
 
     def enqueue(self, kind: str, envelope: bytes, delay: float = 0.0) -> None:
-        """Add one message for `kind` (send/move/draft), visible after `delay` seconds."""
+        """Add one message for `kind` (send/move/draft), visible after `delay` seconds.
+
+        Raises StorageUnavailable (503 + Retry-After to callers) when the queue cannot take it.
+        """
+        from azure.core.exceptions import AzureError
+
         visibility = min(MAX_DELAY_SECONDS, max(0, math.ceil(delay)))
-        self.client(QUEUE_FOR[kind]).send_message(
-            envelope.decode("utf-8"), visibility_timeout=visibility or None
-        )
+        try:
+            self.client(QUEUE_FOR[kind]).send_message(
+                envelope.decode("utf-8"), visibility_timeout=visibility or None
+            )
+        except (AzureError, StorageNotConfigured) as exc:
+            raise StorageUnavailable(
+                f"Queue storage is unavailable ({type(exc).__name__}); retry later.",
+                retry_after=5.0,
+            ) from exc
 
 
 _queues: Queues | None = None

@@ -34,18 +34,36 @@ def backoff(attempt: int) -> float:
     return min(_BACKOFF_CAP, _BACKOFF_START * (2**attempt))
 
 
+def maybe_processed(status: int, retry_after: float | None) -> bool:
+    """True when an error answer to a non-idempotent call leaves its effect unknown (pure).
+
+    429 and 503 with Retry-After are Graph's "not processed, come back later"; a gateway
+    error (502, 504) or a 503 without Retry-After may come from a proxy after the backend
+    already acted, so repeating the call could act twice.
+    """
+    if status in (502, 504):
+        return True
+    return status == 503 and retry_after is None
+
+
 def next_delay(
-    attempt: int, retry_after: float | None, elapsed: float, budget: float
+    attempt: int,
+    retry_after: float | None,
+    elapsed: float,
+    budget: float,
+    *,
+    attempt_cost: float = 0.0,
 ) -> float | None:
     """How long to wait before attempt `attempt + 1`, or None when the budget is spent.
 
     Graph's Retry-After is honoured exactly: retrying earlier only earns another 429. When the
     wait would end past `budget` seconds since the first attempt we stop, and the caller gets
-    the error with Retry-After so it (or the queue) can come back later.
+    the error with Retry-After so it (or the queue) can come back later. `attempt_cost` (how
+    long the last request took) counts too: the next attempt will likely take as long.
     """
     if attempt + 1 >= MAX_ATTEMPTS:
         return None
     delay = retry_after if retry_after is not None else backoff(attempt)
-    if elapsed + delay > budget:
+    if elapsed + delay + max(0.0, attempt_cost) > budget:
         return None
     return delay

@@ -3,7 +3,8 @@
 azure-identity and azure-keyvault-secrets are imported only when the first secret is needed:
 together they cost more import time than the rest of the app (cold start).
 Raises `SecretsUnavailable` when Key Vault cannot be reached and nothing is cached; a missing
-secret is `None` (the caller decides what that means).
+secret is `None` (the caller decides what that means). Writes recover a soft-deleted secret of
+the same name first (Key Vault answers 409 ObjectIsDeletedButRecoverable otherwise).
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ from shared.errors import SecretsUnavailable
 from shared.settings import AZURE_CLIENT_SECRET, Settings
 
 log = logging.getLogger(__name__)
+
+# azure-core's defaults (300 s connect/read, 10 retries with back-off) let a hanging Key Vault
+# hold a request for minutes; an answer within seconds or the last good value is better.
+KEY_VAULT_CONNECTION_TIMEOUT = 5.0
+KEY_VAULT_READ_TIMEOUT = 10.0
+KEY_VAULT_RETRY_TOTAL = 2
+# How long a write waits for Key Vault to finish recovering a soft-deleted secret.
+RECOVER_WAIT_SECONDS = 30.0
+# How long a reader without a cached value waits for another thread's fetch of the same name.
+FETCH_WAIT_SECONDS = 60.0
 
 
 def make_credential(settings: Settings) -> Any:
@@ -55,7 +66,40 @@ def make_secret_client(settings: Settings) -> Any:
         settings.key_vault_url,
         make_credential(settings),
         verify_challenge_resource=settings.key_vault_verify_challenge_resource,
+        connection_timeout=KEY_VAULT_CONNECTION_TIMEOUT,
+        read_timeout=KEY_VAULT_READ_TIMEOUT,
+        retry_total=KEY_VAULT_RETRY_TOTAL,
     )
+
+
+def is_deleted_but_recoverable(exc: BaseException) -> bool:
+    """True for Key Vault's 409 `ObjectIsDeletedButRecoverable` (a soft-deleted name)."""
+    if getattr(exc, "status_code", None) != 409:
+        return False
+    error = getattr(exc, "error", None)
+    codes = {getattr(error, "code", None)}
+    inner = getattr(error, "innererror", None) or {}
+    if isinstance(inner, dict):
+        codes.add(inner.get("code"))
+    return "ObjectIsDeletedButRecoverable" in codes or "deleted but recoverable" in str(exc)
+
+
+def set_secret_recovering(client: Any, name: str, value: str, **kwargs: Any) -> Any:
+    """`client.set_secret`, recovering a soft-deleted secret of that name first.
+
+    With soft delete on (infra turns it on, with purge protection), a removed connection or
+    sign-in keeps its name for the retention period and a PUT is refused with 409. Recovering
+    brings back the old versions; the set below then makes our value the current one.
+    """
+    try:
+        return client.set_secret(name, value, **kwargs)
+    except Exception as exc:
+        if not is_deleted_but_recoverable(exc):
+            raise
+    log.info("recovering soft-deleted secret %s before writing it", name)
+    poller = client.begin_recover_deleted_secret(name)
+    poller.wait(timeout=RECOVER_WAIT_SECONDS)
+    return client.set_secret(name, value, **kwargs)
 
 
 class SecretStore:
@@ -73,7 +117,7 @@ class SecretStore:
         self.clock = clock
         self._cache: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
-        self._fetch_lock = threading.Lock()
+        self._fetch_locks: dict[str, threading.Lock] = {}
 
     def _get_client(self) -> Any:
         with self._lock:
@@ -81,18 +125,43 @@ class SecretStore:
                 self._client = self._factory()
             return self._client
 
+    def _fetch_lock(self, name: str) -> threading.Lock:
+        with self._lock:
+            lock = self._fetch_locks.get(name)
+            if lock is None:
+                lock = self._fetch_locks[name] = threading.Lock()
+            return lock
+
     def get(self, name: str, *, force_fetch: bool = False) -> str | None:
-        """The secret's current value (None if it does not exist)."""
+        """The secret's current value (None if it does not exist).
+
+        Raises SecretsUnavailable when Key Vault fails (or another thread's fetch of the same
+        name takes over FETCH_WAIT_SECONDS) and no value was ever read.
+        """
         cached = self._cache.get(name)
         if cached and not force_fetch and self.clock() - cached[0] <= self.ttl:
             return cached[1]
-        # One fetch at a time: a cold instance hit by parallel requests reads (and gets its Key
-        # Vault token) once instead of once per request thread.
-        with self._fetch_lock:
+        # One fetch per name at a time: a cold instance hit by parallel requests reads once
+        # instead of once per thread. The lock is per name so a slow secret never holds up
+        # the others.
+        lock = self._fetch_lock(name)
+        if not lock.acquire(blocking=False):
+            if cached and not force_fetch:
+                # Someone is refreshing this name already: the stale value serves meanwhile.
+                return cached[1]
+            if not lock.acquire(timeout=FETCH_WAIT_SECONDS):
+                if cached:
+                    return cached[1]
+                raise SecretsUnavailable(
+                    "Key Vault did not answer in time; retry later.", retry_after=5.0
+                )
+        try:
             cached = self._cache.get(name)
             if cached and not force_fetch and self.clock() - cached[0] <= self.ttl:
                 return cached[1]
             return self._fetch(name, cached)
+        finally:
+            lock.release()
 
     def _fetch(self, name: str, cached: tuple[float, str | None] | None) -> str | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -123,7 +192,7 @@ class SecretStore:
         never part of the message).
         """
         try:
-            self._get_client().set_secret(name, value, content_type=content_type)
+            set_secret_recovering(self._get_client(), name, value, content_type=content_type)
         except Exception as exc:
             raise SecretsUnavailable(
                 f"Key Vault could not store {name} ({type(exc).__name__}); retry later.",

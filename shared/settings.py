@@ -42,6 +42,9 @@ STORAGE_CLIENT_ID = "AzureWebJobsStorage__clientId"
 PARKED_TTL_HOURS = "PARKED_TTL_HOURS"
 OPERATION_CLAIM_SECONDS = "OPERATION_CLAIM_SECONDS"
 QUEUE_MAX_DEQUEUE_COUNT = "AzureFunctionsJobHost__extensions__queues__maxDequeueCount"
+# How long a resumed send waits for the Sent Items copy of a `/send` it issued before it gives
+# up with `send_unconfirmed` (Exchange files the copy only once the mail has gone out).
+SEND_CONFIRM_SECONDS = "SEND_CONFIRM_SECONDS"
 
 # --- Fixed names shared with infra/ and the devhost. ---
 QUEUE_SEND = "mail-send"
@@ -83,6 +86,7 @@ class Settings:
     parked_ttl_hours: float = 72.0
     operation_claim_seconds: float = 660.0
     queue_max_dequeue_count: int = 5
+    send_confirm_seconds: float = 900.0
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **explicit: object) -> Settings:
@@ -111,6 +115,7 @@ class Settings:
             "parked_ttl_hours": PARKED_TTL_HOURS,
             "operation_claim_seconds": OPERATION_CLAIM_SECONDS,
             "queue_max_dequeue_count": QUEUE_MAX_DEQUEUE_COUNT,
+            "send_confirm_seconds": SEND_CONFIRM_SECONDS,
         }
         values: dict[str, object] = {}
         for f in fields(cls):

@@ -14,9 +14,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import asdict, dataclass
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+from shared.urlsafety import host_allowed
 
 STATE_TTL_SECONDS = 600
 STATE_KEY_SECRET = "signin-state-key"  # noqa: S105 - the name of a Key Vault secret
@@ -102,34 +105,42 @@ def unseal(token: str, key: str, now: float | None = None) -> SignInState:
         ) from exc
 
 
-def host_allowed(host: str, patterns: list[str]) -> bool:
-    """True when `host` equals a pattern or is below a `*.domain` pattern (case-insensitive)."""
-    host = host.casefold().rstrip(".")
-    for pattern in patterns:
-        pattern = pattern.casefold().strip()
-        if pattern == host:
-            return True
-        if pattern.startswith("*.") and host.endswith(pattern[1:]):
-            return True
-    return False
+_HOST_RE = re.compile(r"^[0-9a-z.-]+$")
 
 
 def check_return_url(url: str | None, allowed_hosts: list[str]) -> str | None:
-    """`url` when it is an http(s) URL on an allowed host; None for none; SignInError otherwise.
+    """The URL, rebuilt from its parsed parts, when it is http(s) on an allowed host; None for
+    none; SignInError otherwise.
 
     An open redirect after sign-in would let anyone dress a phishing link in our domain, so only
     the connection's `returnUrlHosts` are allowed (https, or http on loopback for local runs).
+    Browsers read `\\` as `/` and drop tabs and newlines, so a URL with those, other whitespace
+    or control characters, user info (`@`) or percent-escapes in the host is refused rather than
+    interpreted: `https://evil.test\\.allowed.test/` must not pass a `*.allowed.test` entry.
+    What we redirect to is rebuilt from the parts we checked, never the raw text.
     """
     if not url:
         return None
+    if any(c == "\\" or c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+        raise SignInError("returnUrl contains characters that are not allowed.")
     parts = urlsplit(url)
-    host = parts.hostname or ""
+    host = (parts.hostname or "").casefold()
     loopback = host in ("127.0.0.1", "localhost", "::1")
     if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not loopback):
         raise SignInError("returnUrl must be an https URL.")
-    if parts.username or parts.password or not host_allowed(host, allowed_hosts):
+    try:
+        port = parts.port
+    except ValueError:
+        raise SignInError("returnUrl has an invalid port.") from None
+    if "@" in parts.netloc or not (_HOST_RE.match(host) or host == "::1"):
         raise SignInError("returnUrl points at a host this connection does not allow.")
-    return url
+    if not host_allowed(host, allowed_hosts):
+        raise SignInError("returnUrl points at a host this connection does not allow.")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    path = parts.path if parts.path.startswith("/") else f"/{parts.path}"
+    return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
 
 
 def login_path(connection: str, user: str) -> str:

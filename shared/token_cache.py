@@ -6,20 +6,22 @@ MSAL says it changed (a refresh rotated the refresh token). Access tokens are pr
 storing: they are short-lived, and without them a cache of one account stays far below Key
 Vault's 25 KB value limit. Why concurrent write-backs lose nothing: docs/connections.md.
 Raises `TokenCacheTooLarge` (a bug or a misuse: never a normal condition) and whatever
-`SecretStore` raises (`SecretsUnavailable`).
+`SecretStore` raises (`SecretsUnavailable`), except on write-back: a token in hand beats a
+failed write, which is retried on the next call.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import AppError
+from shared.errors import AppError, SecretsUnavailable
 from shared.secrets import SecretStore
 from shared.settings import CONNECTION_SECRET_PREFIX
 
@@ -29,6 +31,8 @@ ENVELOPE_VERSION = 1
 # Entra ID ends a refresh token after 90 days without use (the "inactivity" limit).
 REFRESH_TOKEN_INACTIVITY_DAYS = 90
 _NAME_OK = re.compile(r"^[0-9A-Za-z-]{1,127}$")
+
+log = logging.getLogger(__name__)
 
 
 class TokenCacheTooLarge(AppError):
@@ -136,6 +140,21 @@ class KeyVaultTokenCache:
         self.lock = threading.RLock()
         self.loaded = False
         self._stored: str | None = None
+        # (monotonic deadline, reason) of the last "a person must sign in" answer: calls for a
+        # revoked sign-in stop costing a token request each.
+        self._refused: tuple[float, str] | None = None
+
+    def recent_refusal(self) -> str | None:
+        """The reason of a refusal remembered by `remember_refusal` and not yet expired."""
+        with self.lock:
+            if self._refused and time.monotonic() < self._refused[0]:
+                return self._refused[1]
+            self._refused = None
+            return None
+
+    def remember_refusal(self, reason: str, seconds: float) -> None:
+        with self.lock:
+            self._refused = (time.monotonic() + seconds, reason)
 
     def load(self, *, force: bool = False) -> bool:
         """Read the secret (once, or again with `force`); True when it differs from before.
@@ -148,6 +167,8 @@ class KeyVaultTokenCache:
                 return False
             raw = self.secrets.get(self.secret_name, force_fetch=force)
             changed = raw != self._stored
+            if changed:
+                self._refused = None  # a different sign-in is stored: worth trying
             if changed or not self.loaded:
                 serialized, _ = decode_envelope(raw)
                 self.cache.deserialize(serialized or None)
@@ -167,6 +188,7 @@ class KeyVaultTokenCache:
             self.cache.deserialize(serialized)
             self._stored = value
             self.loaded = True
+            self._refused = None
 
     def save_if_changed(self, *, account: str | None) -> bool:
         """Write the cache back when MSAL changed it (a rotated refresh token); True if written.
@@ -176,12 +198,26 @@ class KeyVaultTokenCache:
         with self.lock:
             if not self.cache.has_state_changed:
                 return False
-            self.cache.has_state_changed = False
+            # MSAL's serialize() clears has_state_changed; it is set again if the write fails.
             value = encode_envelope(self.cache.serialize(), account=account)
             stored_msal = decode_envelope(self._stored)[0] if self._stored else ""
             if stored_msal and json.loads(stored_msal) == json.loads(json.loads(value)["msal"]):
+                self.cache.has_state_changed = False
                 return False
-            self.secrets.set(self.secret_name, value, content_type="application/json")
+            try:
+                self.secrets.set(self.secret_name, value, content_type="application/json")
+            except SecretsUnavailable as exc:
+                # The caller holds a valid token: failing its request over a write-back would
+                # waste it. The flag stays set, so the next call writes the change again; the
+                # old refresh token stored meanwhile still works (docs/connections.md).
+                log.warning(
+                    "token cache %s not written back, will retry: %s",
+                    self.secret_name,
+                    exc.message,
+                )
+                self.cache.has_state_changed = True
+                return False
+            self.cache.has_state_changed = False
             self._stored = value
             return True
 

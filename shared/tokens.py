@@ -41,6 +41,12 @@ log = logging.getLogger(__name__)
 # password changed, MFA or consent needed) rather than "the app is misconfigured".
 REAUTH_ERRORS = frozenset({"invalid_grant", "interaction_required", "consent_required"})
 REAUTH_CODES = frozenset({700082, 50173, 50076, 70043, 50078, 50079, 65001, 700084, 50158})
+# How long a "must sign in again" answer is reused per sign-in (connection, or connection and
+# user) before Entra is asked again; a new sign-in stored by this process, or seen in Key
+# Vault, ends it at once.
+REAUTH_MEMORY_SECONDS = 30.0
+# Meanwhile every call still re-reads the sign-in from Key Vault (one read, no Entra request),
+# so a sign-in stored by another instance or the admin CLI counts at once.
 
 
 class TokenProvider(Protocol):
@@ -160,9 +166,14 @@ class AppTokenProvider:
         self.registry = registry
         self._apps: dict[tuple[str, str, str, str], Any] = {}
         self._lock = threading.Lock()
-        # One token request at a time per process: a cold instance hit by N parallel requests
-        # asks Entra once, and the others find the token in MSAL's cache.
-        self._acquire = threading.Lock()
+        # One token request at a time per connection: a cold instance hit by N parallel
+        # requests asks Entra once, and the others find the token in MSAL's cache. Per
+        # connection, so a slow or unreachable tenant never holds up the others.
+        self._acquire_locks: dict[str, threading.Lock] = {}
+
+    def _acquire_lock(self, connection: Connection) -> threading.Lock:
+        with self._lock:
+            return self._acquire_locks.setdefault(connection.name.casefold(), threading.Lock())
 
     def _app(self, connection: Connection, fresh: bool = False) -> Any:
         secret = self.registry.credential(connection)
@@ -187,7 +198,7 @@ class AppTokenProvider:
         self, connection: Connection, user: str | None = None, *, force_refresh: bool = False
     ) -> str:
         """A cached or new app token; `force_refresh` starts with an empty cache (after a 401)."""
-        with _entra_errors(connection), self._acquire:
+        with _entra_errors(connection), self._acquire_lock(connection):
             result = self._app(connection, fresh=force_refresh).acquire_token_for_client(
                 scopes=[connection.graph_scope]
             )
@@ -239,6 +250,13 @@ class _DelegatedProvider:
         """Silent token from the cache; on failure re-read Key Vault once (someone may have
         signed in again on another instance) before asking a person to sign in."""
         with cache.lock:
+            # A sign-in refused moments ago: answer without asking Entra again, unless Key
+            # Vault now holds another sign-in. That look happens on every call: a sign-in stored
+            # by another instance or by the admin CLI is invisible to this process otherwise,
+            # and the parked work it re-queues arrives here within a second of it.
+            refused = cache.recent_refusal()
+            if refused is not None and not cache.load(force=True):
+                raise reauth(refused)
             cache.load()
             result = self._silent(app, connection, username, force_refresh)
             if (result is None or "access_token" not in result) and cache.load(force=True):
@@ -247,6 +265,7 @@ class _DelegatedProvider:
                 cache.save_if_changed(account=username or cache.state().account)
                 return result["access_token"]
             if result is None:
+                cache.remember_refusal("no sign-in is stored", REAUTH_MEMORY_SECONDS)
                 raise reauth("no sign-in is stored")
             if needs_reauth(result):
                 log.warning(
@@ -254,6 +273,7 @@ class _DelegatedProvider:
                     connection.name,
                     error_text(result),
                 )
+                cache.remember_refusal(error_text(result), REAUTH_MEMORY_SECONDS)
                 raise reauth(error_text(result))
             _raise_for_result(connection, result)
             raise AssertionError("unreachable")

@@ -38,6 +38,9 @@ _ADDRESS = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}"
 )
+FROM_REQUIRED = (
+    "required; only a user-mode connection may leave it out, and then it defaults to `user`"
+)
 _HEADER_NAME = re.compile(r"[xX]-[A-Za-z0-9-]{1,120}")
 _AT_PATH = re.compile(r"^(?P<msg>.*?) - at `\$(?P<path>[^`]*)`$", re.S)
 
@@ -112,9 +115,18 @@ def _check_url(field: str, url: str, out: list[Detail]) -> None:
 
 
 def _check_message(request: SendRequest | DraftRequest, out: list[Detail]) -> None:
-    problem = address_problem(request.from_)
-    if problem:
-        out.append(Detail("from", problem))
+    if request.from_ is not None:
+        problem = address_problem(request.from_)
+        if problem:
+            out.append(Detail("from", problem))
+    elif request.user is None:
+        # Whether `user` may stand in for `from` depends on the connection's mode, which the
+        # operation checks (shared.operations.compose.default_sender); without `user` it never can.
+        out.append(Detail("from", FROM_REQUIRED))
+    if request.from_ is None and request.user is not None:
+        problem = address_problem(request.user)
+        if problem:
+            out.append(Detail("user", problem))
     total = 0
     for name in ("to", "cc", "bcc", "replyTo"):
         values = getattr(request, "reply_to" if name == "replyTo" else name)

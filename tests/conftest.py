@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +22,21 @@ SEED_PASSWORD = "Sandbox-Passw0rd!"
 FABRIKAM_TENANT_ID = "2b7e9d41-0000-4000-8000-0000000fab01"
 FABRIKAM_CLIENT_ID = "7a4f2c18-0000-4000-8000-0000000fab0a"
 FABRIKAM_CLIENT_SECRET = "fabrikam-app-secret"
+REPO = Path(__file__).resolve().parent.parent
+_copies = itertools.count()
+
+
+def fresh_function_app(path: Path = REPO / "function_app.py") -> object:
+    """A new FunctionApp from `path`, loaded under a module name of its own.
+
+    get_functions() refuses a second call on one FunctionApp (it checks names against those it
+    saw before), so each test that indexes the app gets its own copy.
+    """
+    spec = importlib.util.spec_from_file_location(f"function_app_copy_{next(_copies)}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
 
 
 @dataclass

@@ -1,6 +1,7 @@
 // Alerts that make failures visible instead of silent: a message that lands in a poison queue, and
-// operations that end failed (the app logs one structured line per operation:
-// "operation operationId=… connection=… operation=… outcome=… durationMs=…").
+// operations that end failed. shared/oplog.py logs one JSON line per operation, and that JSON is the
+// whole trace message in AppTraces: {"event":"operation","operationId":…,"operation":…,
+// "connection":…,"outcome":…,"durationMs":…}. tests/infra checks this query against a real line.
 
 @description('Prefix for the alert rule names.')
 param namePrefix string
@@ -96,7 +97,7 @@ resource failedOperationsAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-1
   tags: tags
   properties: {
     displayName: 'Mail processor: failed operations'
-    description: 'Mail operations ended with outcome=failed. AppTraces holds one line per operation with operationId, connection, operation and durationMs.'
+    description: 'Mail operations ended failed, poisoned or with an internal error (queued work: any final failed or poisoned status, since nobody was waiting for it). AppTraces holds one JSON line per operation (operationId, connection, operation, outcome, durationMs, graphRequestIds): look the operationId up with GET /api/operations/{operationId}.'
     severity: 2
     enabled: true
     scopes: [
@@ -108,7 +109,18 @@ resource failedOperationsAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-1
     criteria: {
       allOf: [
         {
-          query: 'AppTraces | where Message has "outcome" and Message contains "outcome=failed" | extend operation = extract(@"\\boperation=(\\S+)", 1, Message), connection = extract(@"\\bconnection=(\\S+)", 1, Message) | project TimeGenerated, operation, connection'
+          // Parsed as JSON from its first "{" (so a logger prefix would not break it), not searched
+          // as text: a substring test on "failed" would also match codes such as auth_failed or
+          // validation_failed, a caller's mistake rather than ours.
+          // "failed" / "poisoned" end queued work for good; "internal_error" is a bug in any mode.
+          query: '''
+AppTraces
+| where Message contains '"event":"operation"'
+| extend line = parse_json(substring(Message, indexof(Message, "{")))
+| extend outcome = tostring(line.outcome), status = tostring(line.status), operation = tostring(line.operation), connection = tostring(line.connection), operationId = tostring(line.operationId)
+| where outcome in ("failed", "poisoned", "internal_error") or status in ("failed", "poisoned")
+| project TimeGenerated, operation, connection, outcome, status, operationId
+'''
           timeAggregation: 'Count'
           dimensions: [
             {

@@ -48,14 +48,33 @@ param authorityHost string
 @description('Public base URL of the API; empty means the default host name.')
 param publicBaseUrl string = ''
 
-@description('Upper bound on instances.')
+// Scale and concurrency are set explicitly: left out, Flex Consumption gives a Python app an HTTP
+// concurrency of 1 per instance, so every simultaneous webhook would start (and pay for) another
+// instance with its own cold start, although our requests spend nearly all their time waiting on
+// Graph.
+@description('Upper bound on instances of each scale group (HTTP functions together, each queue function on its own). Graph allows 4 concurrent requests per app and mailbox, so more instances mostly buy 429s.')
+@minValue(1)
+@maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Memory per instance in MB.')
+@description('Memory per instance in MB (CPU grows with it). 2048 holds 16 concurrent requests that each keep about one 3.75 MiB attachment chunk in memory.')
+@allowed([
+  512
+  2048
+  4096
+])
 param instanceMemoryMB int = 2048
+
+@description('Concurrent HTTP invocations per instance. The Python default on Flex Consumption is 1; requests here are I/O-bound (Graph, Key Vault), so one instance serves many. The Python worker gets at least as many threads (PYTHON_THREADPOOL_THREAD_COUNT).')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 16
 
 @description('Subnet for VNet integration (delegated to Microsoft.App/environments); empty for none.')
 param virtualNetworkSubnetId string = ''
+
+// Queue messages one instance runs at once: host.json's batchSize (8) + newBatchThreshold (4).
+var queueConcurrency = 12
 
 // Everything the host and our code read, and nothing else. Flex Consumption sets the worker runtime
 // and extension version from functionAppConfig, so those are not app settings here. Set on the
@@ -69,6 +88,9 @@ var appSettings = {
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // Our functions are synchronous and run on the worker's thread pool, whose default size
+  // (cpu count + 4) would cap the concurrency above on a one-vCPU instance.
+  PYTHON_THREADPOOL_THREAD_COUNT: string(max(httpPerInstanceConcurrency, queueConcurrency))
   // Our code (shared/settings.py).
   KEY_VAULT_URL: keyVaultUrl
   KEY_VAULT_CREDENTIAL: 'managed_identity'
@@ -144,6 +166,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       runtime: {
         name: 'python'

@@ -7,6 +7,8 @@ import copy
 import json
 import re
 import sqlite3
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +94,10 @@ class GraphApi:
         self.store = store
         self.throttle = throttle
         self.uploads = Uploads(ctx, store)
+        # Sent drafts waiting in the Outbox (sentCopyDelayMs): (due, mailbox, outbox immutable
+        # id, the draft's immutable id, Sent Items folder id).
+        self._outbox: list[tuple[float, str, str, str, str]] = []
+        self._outbox_lock = threading.Lock()
         self.routes: list[tuple[frozenset[str], re.Pattern[str], Op]] = []
         add = self._add
         add("GET POST", rf"{_MB}/mailFolders", self.folders)
@@ -127,6 +133,7 @@ class GraphApi:
         return response
 
     def _handle(self, req: Request) -> Response:
+        self.release_outbox()
         maximum = int(self.ctx.limits.get("maxRequestBytes", 4 * 1024 * 1024))
         if len(req.body) > maximum:
             raise too_large(maximum)
@@ -488,7 +495,10 @@ class GraphApi:
         # Recipients' copies take their attachments from the filed copy, or (when nothing is
         # filed) straight from the request.
         source: str | None = None
-        if draft is not None:
+        delay_ms = int(limits.get("sentCopyDelayMs") or 0)
+        if draft is not None and delay_ms > 0:
+            source = self._hold_in_outbox(owner.id, draft, data, sent_folder["id"], delay_ms)
+        elif draft is not None:
             source = self.store.move_message(draft, sent_folder["id"], data)["immutable_id"]
         else:
             data.setdefault(
@@ -501,6 +511,35 @@ class GraphApi:
                 )
                 source, files = saved["immutable_id"], []
         self._deliver(principal.tenant_id, owner, data, source, files)
+
+    def _hold_in_outbox(
+        self, mailbox: str, draft: sqlite3.Row, data: dict[str, Any], sent: str, delay_ms: int
+    ) -> str:
+        """Exchange's in-between state after `/send`: the draft is gone, the message sits in
+        the Outbox (another id) and its Sent Items copy, under the draft's immutable id, is
+        filed only once it went out. Returns the Outbox copy's immutable id."""
+        outbox = self.store.folder(mailbox, "outbox")
+        moved = self.store.move_message(draft, outbox["id"], data)
+        temporary = new_id("AAkALgA")
+        self.store.rekey_message(moved, temporary)
+        due = time.monotonic() + delay_ms / 1000
+        with self._outbox_lock:
+            self._outbox.append((due, mailbox, temporary, draft["immutable_id"], sent))
+        return temporary
+
+    def release_outbox(self) -> None:
+        """File every Outbox message whose sentCopyDelayMs has passed in Sent Items."""
+        if not self._outbox:
+            return
+        now = time.monotonic()
+        with self._outbox_lock:
+            due = [item for item in self._outbox if item[0] <= now]
+            self._outbox = [item for item in self._outbox if item[0] > now]
+        for _, mailbox, temporary, immutable_id, sent in due:
+            row = self.store.message(mailbox, temporary)
+            if row is None:  # deleted meanwhile, or the sandbox was reset
+                continue
+            self.store.move_message(self.store.rekey_message(row, immutable_id), sent)
 
     def _deliver(
         self,
@@ -622,6 +661,9 @@ def register(ctx: SandboxContext) -> GraphApi:
     throttle = Throttle(lambda: ctx.limits)
     api = GraphApi(ctx, store, throttle)
     ctx.extras["graph"] = api
+    # sentCopyDelayMs (default 0): how long a sent draft stays in the Outbox before its Sent
+    # Items copy appears; optional in seeds, so it is added to the known limits here.
+    ctx.seed.setdefault("limits", {}).setdefault("sentCopyDelayMs", 0)
     seed_limits = copy.deepcopy(ctx.limits)
     methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
     ctx.router.add(methods, r"/v1\.0/(?P<rest>.*)", api.handle, consumes_delay=True)
@@ -650,6 +692,8 @@ def register(ctx: SandboxContext) -> GraphApi:
     ctx.router.add("GET", r"/_sandbox/outbound", outbound)
 
     def reset() -> None:
+        with api._outbox_lock:
+            api._outbox.clear()
         store.reset()
         throttle.reset()
         current = ctx.seed.setdefault("limits", {})

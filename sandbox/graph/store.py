@@ -225,6 +225,18 @@ class Store:
         )
         return self.db.one("SELECT * FROM g_messages WHERE seq=?", (row["seq"],))  # type: ignore[return-value]
 
+    def rekey_message(self, row: sqlite3.Row, immutable_id: str) -> sqlite3.Row:
+        """Give the message another immutable id (its attachments follow)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE g_attachments SET message=? WHERE message=?",
+                (immutable_id, row["immutable_id"]),
+            )
+            conn.execute(
+                "UPDATE g_messages SET immutable_id=? WHERE seq=?", (immutable_id, row["seq"])
+            )
+        return self.db.one("SELECT * FROM g_messages WHERE seq=?", (row["seq"],))  # type: ignore[return-value]
+
     def delete_message(self, row: sqlite3.Row) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM g_attachments WHERE message=?", (row["immutable_id"],))

@@ -24,10 +24,13 @@ from shared.errors import (
     AccessDenied,
     AppError,
     Detail,
+    GraphOutcomeUnknown,
+    GraphUnavailable,
     SendAsDenied,
     SenderNotAllowed,
     ValidationFailed,
 )
+from shared.graph import mailbox_path
 from shared.models import DraftRequest, Recipient, SendRequest
 from shared.operations.context import OperationContext
 from shared.urlsafety import check_attachment_url
@@ -43,12 +46,24 @@ OPERATION_ID_PROPERTY = f"String {{{OPERATION_ID_GUID}}} Name OperationId"
 INLINE_BUDGET = 2_500_000
 
 
-def mailbox_path(mailbox: str) -> str:
-    return f"users/{quote(mailbox, safe='@')}"
+def default_sender(request: SendRequest | DraftRequest, ctx: OperationContext) -> str:
+    """Fill in an omitted `from`: a `user`-mode connection sends as the signed-in `user`;
+    every other mode needs `from` (ValidationFailed). Returns the sender; idempotent."""
+    if request.from_ is None:
+        if ctx.connection.mode != "user" or not request.user:
+            raise ValidationFailed(
+                f"Say which mailbox sends: connection {ctx.connection.name!r} is in "
+                f"{ctx.connection.mode} mode, where `from` is required.",
+                details=[Detail("from", f"required for connections in {ctx.connection.mode} mode")],
+            )
+        request.from_ = request.user
+    return request.from_
 
 
 def check_sender(request: SendRequest | DraftRequest, ctx: OperationContext) -> None:
-    """Raise SenderNotAllowed unless `from` is on the connection's allowedSenders."""
+    """Fill in a default `from` (default_sender), then raise SenderNotAllowed unless it is on
+    the connection's allowedSenders."""
+    default_sender(request, ctx)
     if not ctx.connection.sender_allowed(request.from_):
         raise SenderNotAllowed(
             f"Connection {ctx.connection.name!r} may not send as this address; "
@@ -177,6 +192,15 @@ def create_draft(request: SendRequest | DraftRequest, ctx: OperationContext) -> 
                     add_small(ctx.graph, request.from_, message_id, source)
             finally:
                 source.close()
+    except GraphOutcomeUnknown as exc:
+        # A lost answer while building the draft (e.g. a chunk PUT): the draft goes, and
+        # nothing was sent, so the caller may simply try again.
+        delete_quietly(ctx, request.from_, message_id)
+        raise GraphUnavailable(
+            "Graph did not answer while the attachments were uploaded; nothing was sent. "
+            "Retry later.",
+            retry_after=exc.retry_after or 5.0,
+        ) from exc
     except BaseException:
         delete_quietly(ctx, request.from_, message_id)
         raise

@@ -8,11 +8,21 @@ from the start. Only `saveToSentItems: false` uses sendMail, which can skip the 
 from __future__ import annotations
 
 import base64
+import logging
+from datetime import datetime
 from urllib.parse import quote
 
 from shared.attachments import UPLOAD_THRESHOLD, file_attachment
-from shared.errors import Detail, GraphOutcomeUnknown, ValidationFailed
+from shared.errors import (
+    AppError,
+    Detail,
+    GraphOutcomeUnknown,
+    MessageNotFound,
+    SendUnconfirmed,
+    ValidationFailed,
+)
 from shared.models import SendRequest, SendResult
+from shared.operation_store import iso, now_utc, parse_iso
 from shared.operations.compose import (
     INLINE_BUDGET,
     OPERATION_ID_PROPERTY,
@@ -23,14 +33,19 @@ from shared.operations.compose import (
     delete_quietly,
     mailbox_path,
 )
-from shared.operations.context import OperationContext
+from shared.operations.context import OperationContext, SendJournal, current_journal
+
+log = logging.getLogger(__name__)
 
 
-def find_by_operation_id(ctx: OperationContext, mailbox: str) -> list[dict]:
-    """Messages in `mailbox` (any folder: Drafts, Outbox, Sent Items, ...) carrying our id."""
+def find_by_operation_id(
+    ctx: OperationContext, mailbox: str, folder: str | None = None
+) -> list[dict]:
+    """Messages in `mailbox` (any folder, or only `folder`, e.g. "outbox") carrying our id."""
     literal = ctx.operation_id.replace("'", "''")
+    where = f"/mailFolders/{folder}" if folder else ""
     data = ctx.graph.get(
-        f"{mailbox_path(mailbox)}/messages",
+        f"{mailbox_path(mailbox)}{where}/messages",
         params={
             "$filter": (
                 f"singleValueExtendedProperties/Any(ep: ep/id eq '{OPERATION_ID_PROPERTY}' "
@@ -43,24 +58,77 @@ def find_by_operation_id(ctx: OperationContext, mailbox: str) -> list[dict]:
     return list((data or {}).get("value", []))
 
 
+# What a resume concludes (resume_plan, pure).
+SENT = "sent"  # a copy that is no longer a draft: the result
+RESTART = "restart"  # nothing was sent: delete leftover drafts and send afresh
+WAIT = "wait"  # /send was issued and the copy is not filed yet: look again later
+UNCONFIRMED = "unconfirmed"  # issued, and nothing appeared within the confirm time
+
+
+def resume_plan(
+    found: list[dict],
+    in_outbox: list[dict],
+    issued_at: datetime | None,
+    now: datetime,
+    confirm_seconds: float,
+) -> str:
+    """What a resumed send does, from what the mailbox holds and whether `/send` was issued.
+
+    Exchange deletes the draft when it accepts `/send` but files the Sent Items copy only once
+    the mail went out: in between the message sits in the Outbox, or is briefly nowhere. So an
+    issued send with no copy is waited for (the queue re-schedules) rather than sent again.
+    """
+    if any(not m.get("isDraft", True) for m in found):
+        return SENT
+    if in_outbox:
+        return WAIT
+    if issued_at is None:
+        return RESTART
+    if any(m.get("isDraft", True) for m in found):
+        # Still a draft: Graph flips isDraft when it accepts a send, so this one was not.
+        return RESTART
+    if (now - issued_at).total_seconds() < confirm_seconds:
+        return WAIT
+    return UNCONFIRMED
+
+
 def _resume(request: SendRequest, ctx: OperationContext) -> SendResult | None:
     """After an attempt that may have acted: the earlier result, or None to start afresh.
 
-    A copy that is no longer a draft was sent: that is the result. Drafts left behind were
-    never sent (possibly half-built, e.g. a crash during an upload), so they are deleted and
-    the send starts over.
+    Raises GraphOutcomeUnknown (re-scheduled) while an issued send is still on its way, and
+    SendUnconfirmed when its copy never appeared.
     """
+    journal = current_journal.get()
+    issued = parse_iso(journal.issued_at) if journal and journal.issued_at else None
     found = find_by_operation_id(ctx, request.from_)
+    outbox: list[dict] = []
+    if issued or any(not m.get("isDraft", True) for m in found):
+        # A message in the Outbox is on its way, not sent: its copy comes under another id.
+        outbox = find_by_operation_id(ctx, request.from_, "outbox")
+        leaving = {m["id"] for m in outbox}
+        found = [m for m in found if m["id"] not in leaving]
     sent = [m for m in found if not m.get("isDraft", True)]
-    if sent:
+    plan = resume_plan(found, outbox, issued, now_utc(), ctx.settings.send_confirm_seconds)
+    if plan == SENT:
         return SendResult(
             operation_id=ctx.operation_id,
             status="sent",
             message_id=sent[0]["id"],
             internet_message_id=sent[0].get("internetMessageId"),
         )
+    if plan == WAIT:
+        raise GraphOutcomeUnknown(
+            "The mail was handed to Exchange; its Sent Items copy is not there yet."
+        )
+    if plan == UNCONFIRMED:
+        raise SendUnconfirmed(
+            "The mail was handed to Exchange but no Sent Items copy appeared; check the "
+            "sender's Sent Items before sending it again."
+        )
     for draft in found:
         delete_quietly(ctx, request.from_, draft["id"])
+    if journal is not None:
+        journal.issued_at = None  # the restart is a new send, with its own record
     return None
 
 
@@ -70,7 +138,8 @@ def send(request: SendRequest, ctx: OperationContext, *, resume: bool = False) -
     `resume=True` (a retry of an operation that may already have acted) first looks for a
     message carrying the operation id, so a mail is never sent twice.
     Raises SenderNotAllowed, SendAsDenied, ValidationFailed, GraphOutcomeUnknown (the send
-    request got no answer and the draft could not be checked) and Graph's mapped errors.
+    request got no answer and the draft could not be checked), SendUnconfirmed and Graph's
+    mapped errors. A definite failure of `/send` deletes the draft.
     """
     check_sender(request, ctx)
     check_attachment_urls(request, ctx)
@@ -84,20 +153,62 @@ def send(request: SendRequest, ctx: OperationContext, *, resume: bool = False) -
     message = create_draft(request, ctx)
     message_id = message["id"]
     path = f"{mailbox_path(request.from_)}/messages/{quote(message_id, safe='')}"
+    journal = current_journal.get()
     try:
-        ctx.graph.post(f"{path}/send")
+        if journal is not None:
+            # Recorded BEFORE the call: a crash or lost answer after it must resume, not restart.
+            journal.mark_issued(iso(now_utc()) or "")
+        _issue_send(ctx, path)
     except GraphOutcomeUnknown:
-        # The answer was lost. A message that is no longer a draft was sent; one that still is
-        # was not (Graph flips isDraft when it accepts the send), so one more send is safe.
-        state = ctx.graph.get(path, params={"$select": "id,isDraft"})
-        if state.get("isDraft", True):
-            ctx.graph.post(f"{path}/send")
+        raise
+    except AppError:
+        # A definite failure (denied, throttled past the budget, 4xx, no record): not sent.
+        # Anything else (a bug, the worker stopping) may have come after the send: kept.
+        delete_quietly(ctx, request.from_, message_id)
+        if journal is not None and journal.issued_at:
+            _forget_issued(journal, ctx)
+        raise
     return SendResult(
         operation_id=ctx.operation_id,
         status="sent",
         message_id=message_id,
         internet_message_id=message.get("internetMessageId"),
     )
+
+
+def _forget_issued(journal: SendJournal, ctx: OperationContext) -> None:
+    """Clear the record of a send Graph definitely refused, so the retry starts afresh."""
+    try:
+        journal.mark_issued(None)
+    except Exception:  # the original error matters more; the resume then waits and concludes
+        log.warning("could not clear the send record of operation %s", ctx.operation_id)
+
+
+def _issue_send(ctx: OperationContext, path: str) -> None:
+    """POST /send; after a lost answer, read the message back to learn what happened.
+
+    No longer a draft means it was sent; still a draft means it was not (Graph flips isDraft
+    when it accepts the send), so one more send is safe; gone (404) means it is on its way
+    (Outbox) or gone for another reason: outcome unknown, for the resume to settle.
+    """
+    try:
+        ctx.graph.post(f"{path}/send")
+        return
+    except GraphOutcomeUnknown:
+        pass
+    try:
+        state = ctx.graph.get(path, params={"$select": "id,isDraft"})
+    except MessageNotFound as exc:
+        raise GraphOutcomeUnknown(
+            "Graph did not answer the send and the draft is gone: the mail is probably on its "
+            "way; the Sent Items copy will tell."
+        ) from exc
+    except AppError as exc:
+        raise GraphOutcomeUnknown(
+            f"Graph did not answer the send and the draft could not be read ({exc.code})."
+        ) from exc
+    if state.get("isDraft", True):
+        ctx.graph.post(f"{path}/send")
 
 
 def _send_without_copy(request: SendRequest, ctx: OperationContext) -> SendResult:

@@ -29,6 +29,7 @@ class FixtureHost:
     settings: Path
     state: Path
     record_file: Path
+    timer_file: Path
     service: Service | None = None
 
     @property
@@ -66,6 +67,14 @@ class FixtureHost:
         lines = self.record_file.read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
 
+    def ticks(self, function: str) -> list[dict]:
+        """What the fixture app's timer `function` recorded, one entry per invocation."""
+        if not self.timer_file.exists():
+            return []
+        lines = self.timer_file.read_text(encoding="utf-8").splitlines()
+        entries = [json.loads(line) for line in lines if line.strip()]
+        return [e for e in entries if e["function"] == function]
+
     def get(
         self, path: str, *, key: str | None = FIXTURE_KEY, headers: dict | None = None
     ) -> requests.Response:
@@ -73,20 +82,29 @@ class FixtureHost:
         return requests.get(f"{self.url}{path}", headers=headers, timeout=30)
 
 
-@pytest.fixture(scope="module")
-def fixture_host(tmp_path_factory: pytest.TempPathFactory, azurite) -> Iterator[FixtureHost]:
-    """The fixture app on a devhost with Azurite for its queue trigger; one per test module."""
-    tmp = tmp_path_factory.mktemp("devhost")
+def new_fixture_host(tmp: Path, azurite, extra_values: dict[str, str] | None = None) -> FixtureHost:
+    """A not yet started FixtureHost whose settings and files live under `tmp`."""
     settings = tmp / "local.settings.json"
     record_file = tmp / "records.jsonl"
+    timer_file = tmp / "timers.jsonl"
     values = {
         "AzureWebJobsStorage": azurite.connection_string,
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "FIXTURE_SETTING": "from-local-settings",
         "FIXTURE_RECORD_FILE": str(record_file),
+        "FIXTURE_TIMER_FILE": str(timer_file),
+        # Yearly: the timer tests set it to every second where they need ticks.
+        "FIXTURE_TICK_SCHEDULE": "0 0 0 1 1 *",
+        **(extra_values or {}),
     }
     write_local_settings(settings, values, http_port=0)
-    host = FixtureHost(settings, tmp / "state", record_file).start()
+    return FixtureHost(settings, tmp / "state", record_file, timer_file)
+
+
+@pytest.fixture(scope="module")
+def fixture_host(tmp_path_factory: pytest.TempPathFactory, azurite) -> Iterator[FixtureHost]:
+    """The fixture app on a devhost with Azurite for its queue trigger; one per test module."""
+    host = new_fixture_host(tmp_path_factory.mktemp("devhost"), azurite).start()
     try:
         yield host
     finally:

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -148,10 +149,65 @@ def add_user_connection(devhost, name: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+# The CLI's own --timeout; the kit waits longer than this so that a CLI which never sees the
+# approval answers for itself ("Nobody signed in...") instead of being killed by the kit.
+CLI_SIGN_IN_TIMEOUT = 60
+# Bounds for the kit's own waits: the CLI printing its code (imports under load can take a
+# while), the exit after --timeout, and both pipes reaching end-of-file after the exit.
+CODE_PRINT_TIMEOUT = 60
+EXIT_GRACE = 30
+PIPE_EOF_TIMEOUT = 30
+
+
+class _PipeReader:
+    """Reads one pipe of a child process to end-of-file on a thread: the text so far, each line
+    also on a queue for a watcher, and whether EOF was reached (so output is never cut short)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._chunks: list[str] = []
+        self._stream = stream
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for line in self._stream:
+            self._chunks.append(line)
+            self.lines.put(line)
+
+    def text(self) -> str:
+        return "".join(self._chunks)
+
+    def wait_for_eof(self, timeout: float) -> bool:
+        """True once everything the child wrote has been read (the pipe closed)."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+def _wait_for_user_code(err: _PipeReader, timeout: float) -> str | None:
+    """The user code from the CLI's "and enter the code: XXXX" line, or None by the deadline."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = err.lines.get(timeout=left)
+        except queue.Empty:
+            return None
+        if "enter the code:" in line:
+            return line.rsplit(":", 1)[1].strip()
+    return None
+
+
 def authenticate_with_device_code(devhost, sandbox, name: str, upn: str, *, as_json: bool = False):
-    """Run `authenticate` as a subprocess; approve the code it prints through the control API."""
+    """Run `authenticate` as a subprocess; approve the code it prints through the control API.
+
+    Returns (exit status, stdout, stderr, user code) with *all* of both streams: each pipe is
+    read on its own thread from the start (a full pipe can never stall the CLI) and the kit
+    waits, bounded, for end-of-file on both after the exit. Earlier this read stderr on a thread
+    but returned after a bounded join without checking it, so under load the CLI's last line
+    (its verdict) could be missing from stderr although the exit status was already 1.
+    """
     cmd = [sys.executable, "-m", "admin", "connections", "authenticate", name]
-    cmd += ["--settings", str(devhost.settings), "--timeout", "60"]
+    cmd += ["--settings", str(devhost.settings), "--timeout", str(CLI_SIGN_IN_TIMEOUT)]
     if as_json:
         cmd.append("--json")
     proc = subprocess.Popen(
@@ -163,39 +219,27 @@ def authenticate_with_device_code(devhost, sandbox, name: str, upn: str, *, as_j
         env=cli_env(devhost),
         start_new_session=True,
     )
-    lines: queue.Queue[str] = queue.Queue()
-    err_lines: list[str] = []
-
-    def pump() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            err_lines.append(line)
-            lines.put(line)
-
-    pumper = threading.Thread(target=pump, daemon=True)
-    pumper.start()
-    code = None
-    deadline = time.monotonic() + 30
+    out, err = _PipeReader(proc.stdout), _PipeReader(proc.stderr)
     try:
-        while code is None and time.monotonic() < deadline:
-            try:
-                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if "enter the code:" in line:
-                code = line.rsplit(":", 1)[1].strip()
-        assert code, "the CLI never printed a user code:\n" + "".join(err_lines)
-        sandbox.control("POST", "devicecode/approve", json={"userCode": code, "user": upn})
-        proc.wait(60)
-        assert proc.stdout is not None
-        stdout = proc.stdout.read()
-        pumper.join(10)  # stderr fully read before we look at it
+        code = _wait_for_user_code(err, CODE_PRINT_TIMEOUT)
+        assert code, "the CLI never printed a user code:\n" + out.text() + err.text()
+        sandbox.control(
+            "POST", "devicecode/approve", json={"userCode": code, "user": upn}, timeout=30
+        )
+        proc.wait(CLI_SIGN_IN_TIMEOUT + EXIT_GRACE)
+        for stream, reader in (("stdout", out), ("stderr", err)):
+            assert reader.wait_for_eof(PIPE_EOF_TIMEOUT), (
+                f"the CLI exited ({proc.returncode}) but its {stream} did not close within "
+                f"{PIPE_EOF_TIMEOUT}s (a leftover child holding it?):\n{out.text()}{err.text()}"
+            )
     except BaseException:
-        proc.kill()
+        # Its own session: end the CLI and anything it started, then let the error through.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
         raise
-    CLI_OUTPUT.append(stdout + "".join(err_lines))
-    return proc.returncode, stdout, "".join(err_lines), code
+    CLI_OUTPUT.append(out.text() + err.text())
+    return proc.returncode, out.text(), err.text(), code
 
 
 def stored_secret(sandbox, name: str) -> str | None:

@@ -1,15 +1,107 @@
 """Parked work end to end: a revoked user's queued send parks, and after a browser sign-in it
-is sent once."""
+is sent once; a service account's parked send resumes after `admin connections authenticate`."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlencode
 
 import pytest
 
-
-@pytest.mark.skip(
-    reason=(
-        "Not written yet: user-mode sign-in (issue 5) landed while this issue was being built. "
-        "The parking state machine (park on reauth_required, re-queue on the sign-in hook, run "
-        "once, expiry) is tested against Azurite in tests/functional/test_operation_store.py."
-    )
+from tests.e2e.background_support import (
+    bg_fixture,  # noqa: F401 - provides the `bg` fixture to this module
+    finished,
+    sent_copies,
+    wait_status,
 )
-def test_a_revoked_users_queued_send_is_parked_and_sent_once_after_signing_in_again():
-    raise AssertionError("see the skip reason")
+from tests.e2e.connections_kit import (
+    add_service_account,
+    add_user_connection,
+    authenticate_with_device_code,
+    browser,  # noqa: F401 - a fixture
+    browser_sign_in,
+)
+from tests.functional.mailboxes import Mailboxes
+
+pytestmark = pytest.mark.timeout(240)
+
+ANNA = "anna@contoso.test"
+ADMIN = "administratie@contoso.test"
+SERVICE_ACCOUNT = "svc-docuflow@contoso.test"
+
+
+def queued_send(host, connection: str, sender: str, subject: str, **extra) -> str:
+    """POST an async send; returns its operation id."""
+    body = {
+        "connection": connection,
+        "from": sender,
+        "to": ["extern@example.test"],
+        "subject": subject,
+        "body": {"contentType": "text", "content": "Parked until someone signs in."},
+        "mode": "async",
+        **extra,
+    }
+    resp = host.post("/api/mail/send", json=body)
+    assert resp.status_code == 202, resp.text
+    return resp.json()["operationId"]
+
+
+def parked_or_finished(status: dict) -> bool:
+    return status.get("status") == "parked" or finished(status)
+
+
+@pytest.mark.browser
+def test_a_revoked_users_queued_send_is_parked_and_sent_once_after_signing_in_again(
+    bg,
+    sandbox,
+    browser,  # noqa: F811
+):
+    connection = f"park-{uuid.uuid4().hex[:8]}.contoso.test"
+    add_user_connection(bg, connection)
+    login = f"{bg.url}/api/auth/{connection}/login?{urlencode({'user': ANNA})}"
+    assert browser_sign_in(browser, login, ANNA)[0] == "true"
+    sandbox.control("POST", f"users/{ANNA}/revoke", json={})
+    # The sign-in left an access token in this process's memory (as it would in Azure, for up
+    # to an hour); a new process has only the stored refresh token, which is now revoked.
+    bg.stop()
+    bg.start()
+
+    op = queued_send(bg, connection, ANNA, "parked for anna", user=ANNA)
+    parked = wait_status(bg, op, parked_or_finished)
+
+    assert parked["status"] == "parked", parked
+    assert parked["error"]["code"] == "reauth_required"
+    assert parked["parkedUntil"]
+    sign_in_url = parked["signInUrl"]
+    assert sign_in_url.startswith(f"{bg.url}/api/auth/{connection}/login?"), sign_in_url
+    boxes = Mailboxes(sandbox.url, sandbox.ca)
+    assert op not in sent_copies(boxes, ANNA)
+
+    ok, message = browser_sign_in(browser, sign_in_url, ANNA)
+    assert ok == "true", message
+    done = wait_status(bg, op, finished)
+
+    assert done["status"] == "succeeded", done
+    assert "signInUrl" not in done and done["result"]["messageId"]
+    assert sent_copies(boxes, ANNA).get(op) == 1
+
+
+def test_a_service_accounts_parked_send_resumes_after_the_admin_authenticates_again(bg, sandbox):
+    connection = f"svc-park-{uuid.uuid4().hex[:8]}.contoso.test"
+    add_service_account(bg, connection, account=SERVICE_ACCOUNT)
+    rc, _out, err, _code = authenticate_with_device_code(bg, sandbox, connection, SERVICE_ACCOUNT)
+    assert rc == 0, err
+    sandbox.control("POST", f"users/{SERVICE_ACCOUNT}/revoke", json={})
+
+    op = queued_send(bg, connection, ADMIN, "parked for the service account")
+    parked = wait_status(bg, op, parked_or_finished)
+
+    assert parked["status"] == "parked", parked
+    assert parked["adminCommand"] == f"python -m admin connections authenticate {connection}"
+    rc, out, err, _code = authenticate_with_device_code(bg, sandbox, connection, SERVICE_ACCOUNT)
+    assert rc == 0, err
+    assert "Re-queued 1 parked operation(s)." in out
+    done = wait_status(bg, op, finished)
+
+    assert done["status"] == "succeeded", done
+    assert sent_copies(Mailboxes(sandbox.url, sandbox.ca), ADMIN).get(op) == 1

@@ -97,6 +97,24 @@ def test_five_concurrent_identical_keys_give_one_operation_and_one_mail(bg, boxe
     print(f"idempotency: 5 requests -> {len(answers)} answers, 1 operation, 1 mail")
 
 
+def test_the_idempotency_key_header_wins_over_the_bodys_key(bg):
+    header_key = f"hdr-{uuid.uuid4()}"
+    first = bg.post(
+        "/api/mail/send",
+        json=mail("header wins", idempotencyKey=f"body-{uuid.uuid4()}"),
+        headers={"Idempotency-Key": header_key},
+    )
+    second = bg.post(
+        "/api/mail/send",
+        json=mail("header wins", idempotencyKey=f"body-{uuid.uuid4()}"),
+        headers={"Idempotency-Key": header_key},
+    )
+
+    assert first.status_code == second.status_code == 202, second.text
+    assert second.json()["operationId"] == first.json()["operationId"]
+    assert second.json()["duplicate"] is True
+
+
 def test_a_permanent_error_ends_failed_after_one_attempt(bg):
     # The connection may send as *@contoso.test only: sender_not_allowed is permanent.
     resp = bg.post("/api/mail/send", json=mail("not allowed", **{"from": "ceo@fabrikam.test"}))

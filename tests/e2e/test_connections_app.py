@@ -3,48 +3,22 @@ contoso connection that can never act on fabrikam mailboxes."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 import pytest
 
 from devhost.bootstrap import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from tests.certificates import self_signed_certificate
 from tests.e2e.connections_kit import admin, sandbox_flags, send, sent_items_subjects
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def _certificate_pem() -> tuple[str, str]:
-    """(private key + certificate PEM, certificate PEM) of a fresh self-signed certificate."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "exchange-processor test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return key_pem + cert_pem, cert_pem
-
-
 def test_an_app_connection_with_a_certificate_sends_into_the_senders_sent_items(
     fresh_devhost, sandbox
 ):
-    both, cert = _certificate_pem()
+    key, cert = self_signed_certificate()
+    both = key + cert  # the admin command line takes the key and the certificate in one PEM
     sandbox.control("POST", f"apps/{SANDBOX_CLIENT_ID}/certificates", json={"certificate": cert})
     name = f"cert-{uuid.uuid4().hex[:8]}.contoso.test"
     done = admin(

@@ -42,7 +42,7 @@ def signed_in(fresh_devhost, sandbox):
         fresh_devhost, sandbox, name, "svc-docuflow@contoso.test"
     )
     assert rc == 0, out + err
-    assert "Signed in as svc-docuflow@contoso.test" in out
+    assert "Signed in as svc-docuflow@contoso.test" in out, out + err
     return name
 
 
@@ -116,12 +116,14 @@ def test_device_code_approved_by_another_account_is_refused_and_stores_nothing(
     name = _name()
     add_service_account(fresh_devhost, name)
 
-    rc, _out, err, _ = authenticate_with_device_code(
+    rc, out, err, _ = authenticate_with_device_code(
         fresh_devhost, sandbox, name, "anna@contoso.test"
     )
 
-    assert rc == 1
-    assert "nothing was stored" in err
+    # The whole CLI output in the messages: a failure here must say what the CLI said instead.
+    assert rc == 1, out + err
+    assert "anna@contoso.test signed in" in err, out + err
+    assert "nothing was stored" in err, out + err
     assert stored_secret(sandbox, service_account_cache_name(name)) is None
 
 

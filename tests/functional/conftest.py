@@ -42,21 +42,16 @@ def sandbox_connection(url: str) -> dict:
 
 
 def secret_client(url: str):
-    from azure.identity import ClientSecretCredential
-    from azure.keyvault.secrets import SecretClient
+    """The sandbox vault as the seed's app (TLS trust: the `sandbox` fixture's CA settings)."""
+    from devhost.bootstrap import sandbox_secret_client
 
-    cred = ClientSecretCredential(
-        SEED_TENANT_ID,
-        SEED_CLIENT_ID,
-        SEED_CLIENT_SECRET,
-        authority=url,
-        disable_instance_discovery=True,
+    return sandbox_secret_client(
+        url, tenant_id=SEED_TENANT_ID, client_id=SEED_CLIENT_ID, client_secret=SEED_CLIENT_SECRET
     )
-    return SecretClient(url, cred, verify_challenge_resource=False)
 
 
 def wait_for_graph(sandbox: Sandbox, timeout: float = 5.0) -> None:
-    """Skip cleanly (with the reason) if this sandbox build does not answer Graph yet."""
+    """Wait until the sandbox answers Graph; fail (never skip) with the status if it does not."""
     deadline = time.monotonic() + timeout
     while True:
         resp = sandbox.http.get(
@@ -65,7 +60,7 @@ def wait_for_graph(sandbox: Sandbox, timeout: float = 5.0) -> None:
         if resp.status_code in (401, 403, 200):
             return
         if time.monotonic() > deadline:
-            pytest.skip(f"sandbox Graph not available (HTTP {resp.status_code})")
+            pytest.fail(f"sandbox Graph not available (HTTP {resp.status_code})")
         time.sleep(0.2)
 
 

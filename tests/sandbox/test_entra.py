@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import jwt
 import msal
 import pytest
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes
 
+from tests.certificates import self_signed_certificate
 from tests.conftest import (
     SEED_CLIENT_ID,
     SEED_CLIENT_SECRET,
@@ -255,31 +252,9 @@ def test_expired_device_code_answers_expired_token(fresh_sandbox):
     assert result["error"] == "expired_token"
 
 
-def _certificate() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "docuflow-test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
 @pytest.mark.parametrize("style", ["thumbprint-RS256", "public-certificate-PS256"])
 def test_certificate_assertion_gets_an_app_token(fresh_sandbox, style):
-    key_pem, cert_pem = _certificate()
+    key_pem, cert_pem = self_signed_certificate()
     registered = fresh_sandbox.control(
         "POST", f"apps/{SEED_CLIENT_ID}/certificates", json={"certificate": cert_pem}
     ).json()
@@ -296,7 +271,7 @@ def test_certificate_assertion_gets_an_app_token(fresh_sandbox, style):
 
 
 def test_certificate_not_registered_is_invalid_client(fresh_sandbox):
-    key_pem, cert_pem = _certificate()
+    key_pem, cert_pem = self_signed_certificate()
     thumbprint = x509.load_pem_x509_certificate(cert_pem.encode()).fingerprint(hashes.SHA1()).hex()  # noqa: S303
     app = confidential(fresh_sandbox, {"private_key": key_pem, "thumbprint": thumbprint})
 

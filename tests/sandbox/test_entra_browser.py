@@ -12,18 +12,11 @@ import jwt
 import msal
 import pytest
 
+from tests.browser import chromium
 from tests.conftest import SEED_CLIENT_ID, SEED_PASSWORD, SEED_TENANT
 
 pytestmark = pytest.mark.browser
 SCOPES = ["https://graph.microsoft.com/Mail.Send", "https://graph.microsoft.com/User.Read"]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 class Catcher:
@@ -68,14 +61,8 @@ def catcher() -> Iterator[Catcher]:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _context(browser, sandbox):

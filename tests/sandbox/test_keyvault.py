@@ -9,9 +9,9 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceNotFoundError,
 )
-from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
 
+from devhost.bootstrap import sandbox_secret_client
 from tests.conftest import (
     FABRIKAM_CLIENT_ID,
     FABRIKAM_CLIENT_SECRET,
@@ -23,16 +23,8 @@ from tests.conftest import (
 
 
 def secret_client(sandbox, tenant=SEED_TENANT_ID, client=SEED_CLIENT_ID, secret=SEED_CLIENT_SECRET):
-    credential = ClientSecretCredential(
-        tenant,
-        client,
-        secret,
-        authority=sandbox.url,
-        disable_instance_discovery=True,
-        connection_verify=sandbox.ca,
-    )
-    return SecretClient(
-        sandbox.url, credential, verify_challenge_resource=False, connection_verify=sandbox.ca
+    return sandbox_secret_client(
+        sandbox.url, tenant_id=tenant, client_id=client, client_secret=secret, ca_file=sandbox.ca
     )
 
 

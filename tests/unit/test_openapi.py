@@ -1,15 +1,24 @@
 """The OpenAPI document is generated from the request models and describes security and errors."""
 
+import json
+from pathlib import Path
+
+import msgspec
+
+from shared.errors import AppError
+from shared.models import OperationStatus
 from shared.openapi import openapi_document
+from shared.operation_store import Operation
 
 
-def test_document_is_openapi_31_with_the_five_paths():
+def test_document_is_openapi_31_with_the_six_paths():
     doc = openapi_document()
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {
         "/mail/send",
         "/mail/move",
         "/mail/draft",
+        "/operations/{operationId}",
         "/health",
         "/openapi.json",
     }
@@ -18,7 +27,9 @@ def test_document_is_openapi_31_with_the_five_paths():
 def test_request_schemas_come_from_the_models_with_wire_names():
     schemas = openapi_document()["components"]["schemas"]
     send = schemas["SendRequest"]
-    assert {"connection", "from"} <= set(send["required"])
+    # `from` may be left out on user-mode connections (it defaults to `user`).
+    assert send["required"] == ["connection"]
+    assert "user" in send["properties"]["from"]["anyOf"][0]["description"]
     assert "saveToSentItems" in send["properties"] and "replyTo" in send["properties"]
     assert send["properties"]["importance"]["enum"] == ["low", "normal", "high"]
     assert "contentEncoding" in str(schemas["Attachment"]["properties"]["contentBytes"])
@@ -59,3 +70,66 @@ def test_every_reference_resolves():
 
     walk(doc)
     assert refs and all(r.rsplit("/", 1)[1] in names for r in refs)
+
+
+def test_queued_modes_answer_202_with_a_status_url_and_signed_callbacks():
+    doc = openapi_document()
+    send = doc["paths"]["/mail/send"]["post"]
+    accepted = send["responses"]["202"]
+    assert accepted["content"]["application/json"]["schema"]["$ref"].endswith("/Accepted")
+    assert "Location" in accepted["headers"]
+    assert {"operationId", "status", "statusUrl"} <= set(
+        doc["components"]["schemas"]["Accepted"]["required"]
+    )
+    callback = send["callbacks"]["operationFinished"]["{$request.body#/callbackUrl}"]["post"]
+    assert {p["name"] for p in callback["parameters"]} == {"X-Signature-Timestamp", "X-Signature"}
+    assert {p["name"] for p in send["parameters"]} >= {"X-Signature-Timestamp", "X-Signature"}
+    assert "409" in send["responses"]
+
+
+def test_the_operation_status_route_and_schema_match_what_the_store_answers():
+    doc = openapi_document()
+    route = doc["paths"]["/operations/{operationId}"]["get"]
+    assert route["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/OperationStatus"
+    )
+    assert "404" in route["responses"] and {"functionKey": []} in route["security"]
+    op = Operation(
+        operation_id="op-1",
+        kind="send",
+        connection="contoso.test",
+        status="parked",
+        attempts=1,
+        created_at="2026-01-01T00:00:00Z",
+        error={"code": "reauth_required", "message": "sign in", "signInUrl": "/api/auth/x"},
+        sign_in_url="/api/auth/x",
+        parked_until="2026-01-04T00:00:00Z",
+        callback={"status": "delivered", "attempts": 1, "httpStatus": 204},
+    )
+    decoded = msgspec.convert(op.public(), OperationStatus)
+    assert decoded.status == "parked" and decoded.sign_in_url == "/api/auth/x"
+    statuses = doc["components"]["schemas"]["OperationStatus"]["properties"]["status"]["enum"]
+    assert set(statuses) == {"accepted", "running", "succeeded", "failed", "parked", "poisoned"}
+
+
+def _error_codes() -> set[str]:
+    """Every code an AppError subclass of the function app can carry."""
+    import shared.operation_store
+    import shared.token_cache  # noqa: F401 - defines TokenCacheTooLarge
+
+    found: set[str] = set()
+    pending = [AppError]
+    while pending:
+        cls = pending.pop()
+        found.add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return found - {"authenticate_failed"}  # the admin command line's own, never over HTTP
+
+
+def test_every_error_code_is_documented_in_the_openapi_document_and_the_api_guide():
+    text = json.dumps(openapi_document())
+    guide = (Path(__file__).parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    codes = _error_codes()
+    assert len(codes) >= 20
+    assert sorted(c for c in codes if c not in text) == []
+    assert sorted(c for c in codes if f"`{c}`" not in guide) == []

@@ -54,10 +54,34 @@ def test_wrong_type_names_the_field_path():
 
 def test_missing_required_field_is_named():
     raw = json.loads(body())
+    del raw["connection"]
+    with pytest.raises(ValidationFailed) as exc:
+        decode(SendRequest, json.dumps(raw).encode())
+    assert "connection" in exc.value.details[0].message
+
+
+def test_from_is_required_unless_a_user_is_given():
+    raw = json.loads(body())
     del raw["from"]
     with pytest.raises(ValidationFailed) as exc:
         decode(SendRequest, json.dumps(raw).encode())
-    assert "from" in exc.value.details[0].message
+    assert fields_of(exc) == {"from"}
+    assert "user-mode" in exc.value.details[0].message
+
+
+def test_without_from_the_user_must_be_an_address():
+    raw = json.loads(body(user="not an address"))
+    del raw["from"]
+    with pytest.raises(ValidationFailed) as exc:
+        decode(DraftRequest, json.dumps(raw).encode())
+    assert fields_of(exc) == {"user"}
+
+
+def test_without_from_a_user_decodes_and_from_stays_open_for_the_connection_to_decide():
+    raw = json.loads(body(user="anna@contoso.test"))
+    del raw["from"]
+    req = decode(SendRequest, json.dumps(raw).encode())
+    assert req.from_ is None and req.user == "anna@contoso.test"
 
 
 def test_unknown_field_is_refused_as_a_probable_typo():

@@ -4,6 +4,7 @@ import json
 import os
 import threading
 import time
+from datetime import UTC, datetime
 
 import azure.functions as func
 
@@ -106,3 +107,32 @@ def record(msg: func.QueueMessage) -> None:
         time.sleep(120)  # the test kills the devhost meanwhile
     if msg.dequeue_count <= int(spec.get("failTimes", 0)):
         raise RuntimeError(f"failing on purpose (delivery {msg.dequeue_count})")
+
+
+def _record_tick(name: str, timer: func.TimerRequest) -> None:
+    with open(os.environ["FIXTURE_TIMER_FILE"], "a", encoding="utf-8") as fh:
+        entry = {
+            "function": name,
+            "pastDue": timer.past_due,
+            "scheduleStatus": timer.schedule_status,
+            "at": datetime.now(UTC).isoformat(),
+        }
+        fh.write(json.dumps(entry) + "\n")
+
+
+# The schedule comes from an app setting, as the host allows (%NAME%).
+@app.timer_trigger(arg_name="timer", schedule="%FIXTURE_TICK_SCHEDULE%", use_monitor=False)
+def tick(timer: func.TimerRequest) -> None:
+    _record_tick("tick", timer)
+
+
+# Once a year, so in a test it only ever runs because of run_on_startup.
+@app.timer_trigger(arg_name="timer", schedule="0 0 0 1 1 *", run_on_startup=True)
+def at_startup(timer: func.TimerRequest) -> None:
+    _record_tick("at_startup", timer)
+
+
+# Like operations_cleanup: daily, monitored, so a run missed while the host was down catches up.
+@app.timer_trigger(arg_name="timer", schedule="0 30 3 * * *")
+def nightly(timer: func.TimerRequest) -> None:
+    _record_tick("nightly", timer)

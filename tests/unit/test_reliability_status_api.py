@@ -1,0 +1,30 @@
+"""GET /api/operations/{id}: ids that are not UUIDs are unknown operations (404), whatever
+characters they hold, and never reach Table Storage."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+import pytest
+
+from operations_api import operation_status
+
+
+def call(operation_id: str) -> func.HttpResponse:
+    req = func.HttpRequest(
+        method="GET",
+        url=f"http://localhost/api/operations/{operation_id}",
+        body=b"",
+        route_params={"operationId": operation_id},
+    )
+    return operation_status.build().get_user_function()(req)
+
+
+@pytest.mark.parametrize("operation_id", ["a#b", "x/y", "what?", "not-a-uuid", "1" * 64])
+def test_an_id_that_is_not_a_uuid_is_404_without_touching_storage(operation_id, monkeypatch):
+    # No storage is configured here: a lookup would answer 503 instead.
+    monkeypatch.delenv("AzureWebJobsStorage", raising=False)
+    resp = call(operation_id)
+    assert resp.status_code == 404
+    assert json.loads(resp.get_body())["error"]["code"] == "operation_not_found"
