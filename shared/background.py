@@ -288,16 +288,8 @@ class Processor:
     def _record_send(self, op: Operation, when: str | None) -> None:
         """Persist sendIssuedAt before `/send` (we hold the claim); raises when it cannot."""
         op.send_issued_at = when
-        for _ in range(3):
-            try:
-                self.store.save(op)
-                return
-            except StoreConflict:
-                current = self.store.get(op.operation_id)
-                if current is None:
-                    break
-                op.etag = current.etag
-        raise StorageUnavailable("Could not record the send on the operation; retry later.")
+        if not self._save_holding_claim(op):
+            raise StorageUnavailable("Could not record the send on the operation; retry later.")
 
     def _failed(
         self, kind: str, op: Operation, exc: Exception, body: bytes, dequeue_count: int
@@ -377,18 +369,26 @@ class Processor:
         except Exception:
             log.exception("callback of operation %s failed", op.operation_id)
 
-    def _save_quietly(self, op: Operation) -> None:
-        """Save; on a conflict reload and apply our outcome again (we hold the claim)."""
+    def _save_holding_claim(self, op: Operation) -> bool:
+        """Save; on a conflict take the stored etag and save ours again (we hold the claim).
+
+        False when the operation is gone or three tries all conflicted.
+        """
         for _ in range(3):
             try:
                 self.store.save(op)
-                return
+                return True
             except StoreConflict:
                 current = self.store.get(op.operation_id)
                 if current is None:
-                    return
+                    return False
                 op.etag = current.etag
-        log.error("could not record the status of operation %s", op.operation_id)
+        return False
+
+    def _save_quietly(self, op: Operation) -> None:
+        """Save the outcome; a failure to record it is logged, not raised."""
+        if not self._save_holding_claim(op):
+            log.error("could not record the status of operation %s", op.operation_id)
 
     def _accept_dropped(self, kind: str, envelope: Any) -> Operation | None:
         from shared.idempotency import accept
