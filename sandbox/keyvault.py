@@ -339,12 +339,7 @@ class KeyVault:
         denied = self.authorize(request, write=False)
         if denied:
             return denied
-        rows = self.db.query(
-            "SELECT s.* FROM kv_deleted_secrets s JOIN (SELECT name, MAX(seq) AS seq FROM "
-            "kv_deleted_secrets GROUP BY name) latest ON s.name = latest.name AND "
-            "s.seq = latest.seq ORDER BY s.name"
-        )
-        return self._page(request, rows, "/deletedsecrets")
+        return self._page(request, self._latest_rows("kv_deleted_secrets"), "/deletedsecrets")
 
     def purge_deleted_secret(self, request: Request) -> Response:
         name = request.params["name"]
@@ -396,15 +391,18 @@ class KeyVault:
             next_link = f"{self.ctx.base_url}{path}?{urlencode(query)}"
         return Response.json({"value": items, "nextLink": next_link})
 
+    def _latest_rows(self, table: str) -> list:
+        """The newest row of each secret name in `table` (kv_secrets or kv_deleted_secrets)."""
+        return self.db.query(
+            f"SELECT s.* FROM {table} s JOIN (SELECT name, MAX(seq) AS seq FROM {table} "  # noqa: S608 - table is one of two constants
+            "GROUP BY name) latest ON s.name = latest.name AND s.seq = latest.seq ORDER BY s.name"
+        )
+
     def list_secrets(self, request: Request) -> Response:
         denied = self.authorize(request, write=False)
         if denied:
             return denied
-        rows = self.db.query(
-            "SELECT s.* FROM kv_secrets s JOIN (SELECT name, MAX(seq) AS seq FROM kv_secrets "
-            "GROUP BY name) latest ON s.name = latest.name AND s.seq = latest.seq ORDER BY s.name"
-        )
-        return self._page(request, rows, "/secrets")
+        return self._page(request, self._latest_rows("kv_secrets"), "/secrets")
 
     def list_versions(self, request: Request) -> Response:
         name = request.params["name"]

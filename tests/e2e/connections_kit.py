@@ -19,16 +19,9 @@ import pytest
 
 from devhost.bootstrap import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_TENANT_ID
 from devhost.services import ROOT
+from tests.browser import chromium
 from tests.conftest import SEED_PASSWORD
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SERVICE_ACCOUNT = "svc-docuflow@contoso.test"
 # Every secret value the connection tests use or see; the log-grep test reads this list.
 SEEN_SECRETS: set[str] = {SANDBOX_CLIENT_SECRET, SEED_PASSWORD}
@@ -307,16 +300,8 @@ def sent_items_subjects(sandbox, mailbox: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def browser_sign_in(

@@ -11,12 +11,29 @@ import pytest
 import requests
 
 from shared.connections import save_connection
+from shared.operation_store import OperationStore, make_table_client
 from shared.operations.context import OperationContext
+from shared.queueing import Queues
 from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.conftest import SEED_CLIENT_ID, SEED_CLIENT_SECRET, SEED_TENANT_ID, Sandbox
 
 CONNECTION = "contoso.test"
+
+
+@pytest.fixture
+def settings(azurite) -> Settings:
+    return Settings.load(env={}, storage_connection=azurite.connection_string)
+
+
+@pytest.fixture
+def store(settings) -> OperationStore:
+    return OperationStore(make_table_client(settings))
+
+
+@pytest.fixture
+def queues(settings) -> Queues:
+    return Queues(settings)
 
 
 def sandbox_connection(url: str) -> dict:

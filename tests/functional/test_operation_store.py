@@ -18,31 +18,13 @@ from shared.operation_store import (
     RUNNING,
     SUCCEEDED,
     Operation,
-    OperationStore,
     StoreConflict,
-    make_table_client,
     now_utc,
 )
 from shared.parking import expire_parked, requeue_parked
 from shared.queueing import Queues, encode_envelope
-from shared.settings import Settings
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def settings(azurite) -> Settings:
-    return Settings.load(env={}, storage_connection=azurite.connection_string)
-
-
-@pytest.fixture
-def store(settings) -> OperationStore:
-    return OperationStore(make_table_client(settings))
-
-
-@pytest.fixture
-def queues(settings) -> Queues:
-    return Queues(settings)
 
 
 def send_request(subject: str = "Hi", user: str | None = "anna@contoso.test") -> dict:

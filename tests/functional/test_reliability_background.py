@@ -28,7 +28,6 @@ from shared.operation_store import (
     SUCCEEDED,
     OperationStore,
     iso,
-    make_table_client,
     now_utc,
 )
 from shared.parking import requeue_parked
@@ -46,27 +45,12 @@ SEND_STEP = r"/messages/[^/]+/send$"
 
 
 @pytest.fixture
-def settings(azurite) -> Settings:
-    return Settings.load(env={}, storage_connection=azurite.connection_string)
-
-
-@pytest.fixture
-def store(settings) -> OperationStore:
-    return OperationStore(make_table_client(settings))
-
-
-@pytest.fixture
 def own_store(azurite) -> OperationStore:
     """A store on a table of its own: the cleanup must not touch other tests' operations."""
     from azure.data.tables import TableServiceClient
 
     service = TableServiceClient.from_connection_string(azurite.connection_string)
     return OperationStore(service.get_table_client(f"reliability{uuid.uuid4().hex[:12]}"))
-
-
-@pytest.fixture
-def queues(settings) -> Queues:
-    return Queues(settings)
 
 
 @pytest.fixture
