@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from shared import signin_hooks
-from shared.connections import Connection
 from shared.errors import AppError
-from shared.token_cache import KeyVaultTokenCache
-from shared.tokens import authority, error_text
+from shared.identity import signin_hooks
+from shared.identity.connections import Connection
+from shared.identity.token_cache import KeyVaultTokenCache
+from shared.identity.tokens import authority, error_text
 
 
 class AuthenticateError(AppError):

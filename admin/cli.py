@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shared.connections import CREDENTIAL_TYPES, MODES, Connection, connection_secret_name
 from shared.errors import AppError
-from shared.token_cache import CacheState, service_account_cache_name
+from shared.identity.connections import CREDENTIAL_TYPES, MODES, Connection, connection_secret_name
+from shared.identity.token_cache import CacheState, service_account_cache_name
 
-# Modules whose import registers further sign-in hooks (shared.signin_hooks) that should also
-# run when an admin signs a service account in from here. Resuming parked work is not a hook
-# here: `_authenticate` does it itself so it can report the outcome.
+# Modules whose import registers further sign-in hooks (shared.identity.signin_hooks) that
+# should also run when an admin signs a service account in from here. Resuming parked work is
+# not a hook here: `_authenticate` does it itself so it can report the outcome.
 HOOK_MODULES: tuple[str, ...] = ()
 
 ROPC_WARNING = (
@@ -197,7 +197,7 @@ def _run(args: argparse.Namespace) -> Any:
 
 
 def _dispatch(args: argparse.Namespace, vault) -> Any:
-    from shared.connections import save_connection
+    from shared.identity.connections import save_connection
 
     cmd = args.command
     if cmd == "list":
@@ -270,7 +270,7 @@ def _authenticate(args: argparse.Namespace, vault) -> dict[str, Any]:
     import importlib
 
     from admin.authenticate import device_code_sign_in
-    from shared.token_cache import KeyVaultTokenCache
+    from shared.identity.token_cache import KeyVaultTokenCache
 
     conn = vault.connection(args.name)
     if conn.mode == "app":
@@ -303,15 +303,15 @@ def _authenticate(args: argparse.Namespace, vault) -> dict[str, Any]:
 
 
 def _resume_parked(settings, connection: str) -> tuple[list[str], str | None]:
-    """Re-queue the work parked for the service account (shared.parking), as the function
+    """Re-queue the work parked for the service account (shared.work.parking), as the function
     app's own sign-in hook does for users; returns (operation ids, a problem sentence or None).
 
     Called directly rather than as a sign-in hook so the admin sees the outcome: the sign-in is
     stored either way, but parked work only resumes if this process reaches the app's storage.
     """
-    from shared.operation_store import OperationStore, make_table_client
-    from shared.parking import requeue_parked
-    from shared.queueing import Queues
+    from shared.work.parking import requeue_parked
+    from shared.work.queueing import Queues
+    from shared.work.store import OperationStore, make_table_client
 
     try:
         return requeue_parked(

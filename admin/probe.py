@@ -70,8 +70,8 @@ def probe(
         }
         if send_to:
             from shared import operations
+            from shared.api.validation import decode
             from shared.models import SendRequest
-            from shared.validation import decode
 
             body = {
                 "connection": conn.name,

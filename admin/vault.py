@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from shared.connections import Connection, connection_secret_name, parse_connection
 from shared.errors import AppError
-from shared.secrets import SecretStore, make_secret_client, set_secret_recovering
+from shared.identity.connections import Connection, connection_secret_name, parse_connection
+from shared.identity.secrets import SecretStore, make_secret_client, set_secret_recovering
+from shared.identity.token_cache import CacheState, read_state, slug, user_cache_name
 from shared.settings import KEY_VAULT_CREDENTIAL, KEY_VAULT_URL, Settings
-from shared.token_cache import CacheState, read_state, slug, user_cache_name
 
 
 def load_settings(settings_file: Path | None, vault_url: str | None) -> Settings:
@@ -66,7 +66,7 @@ class Vault:
 
     def connection(self, name: str) -> Connection:
         """Raises UnknownConnection."""
-        from shared.connections import ConnectionRegistry
+        from shared.identity.connections import ConnectionRegistry
 
         return ConnectionRegistry(self.store, self.settings).get(name)
 

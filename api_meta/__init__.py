@@ -2,9 +2,9 @@
 
 import azure.functions as func
 
-from shared.http import json_response
+from shared.api.http import json_response
+from shared.api.openapi import VERSION, openapi_document
 from shared.models import Health
-from shared.openapi import VERSION, openapi_document
 
 bp = func.Blueprint()
 

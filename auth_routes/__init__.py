@@ -8,7 +8,7 @@ user that was asked for (auth_routes.flow).
 import azure.functions as func
 
 from auth_routes.pages import pick_language, render
-from shared.signin import BINDING_COOKIE, STATE_TTL_SECONDS, SignInError, base_url
+from shared.identity.signin import BINDING_COOKIE, STATE_TTL_SECONDS, SignInError, base_url
 
 bp = func.Blueprint()
 

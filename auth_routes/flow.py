@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shared import signin, signin_hooks
-from shared.connections import Connection
 from shared.errors import AppError
+from shared.identity import signin, signin_hooks
+from shared.identity.connections import Connection
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.http import handle
+from shared.api.http import handle
 from shared.models import DraftRequest
 from shared.settings import QUEUE_DRAFT, STORAGE_CONNECTION
 
@@ -21,6 +21,6 @@ def create_draft(req: func.HttpRequest) -> func.HttpResponse:
 def mail_draft_queue(msg: func.QueueMessage) -> None:
     """Create a draft for a queued request (mail-draft)."""
     # Imported here: the storage SDKs load on the first message, not at cold start.
-    from shared.background import process_message
+    from shared.work.processor import process_message
 
     process_message("draft", msg.get_body(), msg.dequeue_count or 1)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 def sandbox_connection(sandbox_url: str, name: str = SANDBOX_CONNECTION) -> dict[str, Any]:
     """The connection document for the sandbox tenant (app mode, senders *@contoso.test)."""
-    from shared.connections import connection_secret_name
+    from shared.identity.connections import connection_secret_name
 
     return {
         "name": name,
@@ -82,7 +82,7 @@ def store_sandbox_connection(sandbox_url: str, ca_file: str | Path) -> str:
     process (this machine sets it globally, and azure-core's transport honours it).
     Raises whatever the Key Vault client raises when the sandbox refuses.
     """
-    from shared.connections import save_connection
+    from shared.identity.connections import save_connection
 
     os.environ["REQUESTS_CA_BUNDLE"] = str(ca_file)
     os.environ["SSL_CERT_FILE"] = str(ca_file)

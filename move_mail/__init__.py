@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.http import handle
+from shared.api.http import handle
 from shared.models import MoveRequest
 from shared.settings import QUEUE_MOVE, STORAGE_CONNECTION
 
@@ -21,6 +21,6 @@ def move_mail(req: func.HttpRequest) -> func.HttpResponse:
 def mail_move_queue(msg: func.QueueMessage) -> None:
     """Move a mail for a queued request (mail-move)."""
     # Imported here: the storage SDKs load on the first message, not at cold start.
-    from shared.background import process_message
+    from shared.work.processor import process_message
 
     process_message("move", msg.get_body(), msg.dequeue_count or 1)

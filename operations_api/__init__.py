@@ -4,16 +4,16 @@ import logging
 
 import azure.functions as func
 
-from shared import signin_hooks
-from shared.http import error_response, json_response
-from shared.parking import on_sign_in
+from shared.api.http import error_response, json_response
+from shared.identity import signin_hooks
+from shared.work.parking import on_sign_in
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 
 def valid_id(value: str) -> bool:
-    from shared.background import valid_operation_id
+    from shared.work.processor import valid_operation_id
 
     return valid_operation_id(value)
 
@@ -29,8 +29,8 @@ def operation_status(req: func.HttpRequest) -> func.HttpResponse:
     operation_id = req.route_params.get("operationId", "")
     try:
         from shared.errors import OperationNotFound
-        from shared.operation_store import get_store
         from shared.settings import get_settings
+        from shared.work.store import get_store
 
         # Ids are UUIDs: anything else (also `#`, `/`, `?`, which Table keys refuse) is unknown.
         op = get_store(get_settings()).get(operation_id) if valid_id(operation_id) else None
@@ -40,7 +40,7 @@ def operation_status(req: func.HttpRequest) -> func.HttpResponse:
         if body.get("signInUrl", "").startswith("/"):
             # Parked by a queue worker without PUBLIC_BASE_URL: no request to take a base from
             # then, so complete the link from this request's URL (as the sync answer does).
-            from shared.signin import base_url
+            from shared.identity.signin import base_url
 
             body["signInUrl"] = (
                 base_url(get_settings().public_base_url, req.url) + body["signInUrl"]
@@ -59,12 +59,12 @@ def operation_status(req: func.HttpRequest) -> func.HttpResponse:
 @bp.timer_trigger(arg_name="timer", schedule="0 30 3 * * *", run_on_startup=False)
 def operations_cleanup(timer: func.TimerRequest) -> None:
     """Daily: end expired parked work, purge finished operations past the retention."""
-    from shared.callbacks import send_final_callback
-    from shared.operation_store import get_store
-    from shared.parking import expire_parked
-    from shared.queueing import get_queues
-    from shared.recovery import recover_stale
     from shared.settings import get_settings
+    from shared.work.callbacks import send_final_callback
+    from shared.work.parking import expire_parked
+    from shared.work.queueing import get_queues
+    from shared.work.recovery import recover_stale
+    from shared.work.store import get_store
 
     settings = get_settings()
     store = get_store(settings)

@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.http import handle
+from shared.api.http import handle
 from shared.models import SendRequest
 from shared.settings import QUEUE_SEND, STORAGE_CONNECTION
 
@@ -21,6 +21,6 @@ def send_mail(req: func.HttpRequest) -> func.HttpResponse:
 def mail_send_queue(msg: func.QueueMessage) -> None:
     """Send a queued mail (mail-send): at most once, whatever the deliveries."""
     # Imported here: the storage SDKs load on the first message, not at cold start.
-    from shared.background import process_message
+    from shared.work.processor import process_message
 
     process_message("send", msg.get_body(), msg.dequeue_count or 1)

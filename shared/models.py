@@ -1,7 +1,7 @@
 """Request and response shapes of the API as msgspec Structs (camelCase on the wire).
 
-These Structs decode requests (see shared/validation.py for the rules beyond types) and generate
-the OpenAPI document (shared/openapi.py), so what validates is what is documented. Enumerations
+These Structs decode requests (see shared/api/validation.py for the rules beyond types) and generate
+the OpenAPI document (shared/api/openapi.py), so what validates is what is documented. Enumerations
 like `importance` are plain strings here with the allowed values added to the schema only: the
 validator then reports every bad field at once instead of stopping at the first.
 """

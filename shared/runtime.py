@@ -14,19 +14,19 @@ from typing import Any
 
 import requests
 
-from shared.connections import ConnectionRegistry
-from shared.folders import FolderCache
-from shared.graph import GraphClient, environment_session, shared_session
-from shared.mailbox_limiter import limited_session
-from shared.operations.context import OperationContext
-from shared.secrets import SecretStore, make_secret_client
-from shared.settings import Settings, get_settings
-from shared.tokens import (
+from shared.graph.client import GraphClient, environment_session, shared_session
+from shared.graph.folders import FolderCache
+from shared.graph.limiter import limited_session
+from shared.identity.connections import ConnectionRegistry
+from shared.identity.secrets import SecretStore, make_secret_client
+from shared.identity.tokens import (
     AppTokenProvider,
     ServiceAccountTokenProvider,
     Tokens,
     UserTokenProvider,
 )
+from shared.operations.context import OperationContext
+from shared.settings import Settings, get_settings
 
 
 class Runtime:
@@ -39,7 +39,7 @@ class Runtime:
         factory = secret_client_factory or (lambda: make_secret_client(settings))
         self.secrets = SecretStore(factory, ttl=settings.connection_cache_seconds)
         self.connections = ConnectionRegistry(self.secrets, settings)
-        # Delegated modes keep their MSAL caches in Key Vault (shared.token_cache).
+        # Delegated modes keep their MSAL caches in Key Vault (shared.identity.token_cache).
         self.user_tokens = UserTokenProvider(self.connections, self.secrets, settings)
         self.tokens = Tokens(
             {

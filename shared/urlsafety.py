@@ -196,14 +196,14 @@ def _peer_checking_adapter() -> Any:
 def guarded_session() -> Any:
     """The process's session for URLs of connections that do not allow private hosts.
 
-    Made by shared.graph.environment_session (no .netrc; proxies only when the environment
+    Made by shared.graph.client.environment_session (no .netrc; proxies only when the environment
     sets them, and then the proxy, not this check, decides where requests go) with every new
     connection's peer address checked.
     """
     global _guarded
     with _guarded_lock:
         if _guarded is None:
-            from shared.graph import environment_session
+            from shared.graph.client import environment_session
 
             session = environment_session()
             adapter = _peer_checking_adapter()

@@ -10,15 +10,6 @@ import base64
 import logging
 from urllib.parse import quote
 
-from shared.attachments import (
-    UPLOAD_THRESHOLD,
-    Source,
-    add_small,
-    file_attachment,
-    from_base64,
-    from_url,
-    upload_large,
-)
 from shared.errors import (
     SEND_AS_HINT,
     AccessDenied,
@@ -30,8 +21,17 @@ from shared.errors import (
     SenderNotAllowed,
     ValidationFailed,
 )
-from shared.graph import mailbox_path
+from shared.graph.client import mailbox_path
 from shared.models import DraftRequest, Recipient, SendRequest
+from shared.operations.attachments import (
+    UPLOAD_THRESHOLD,
+    Source,
+    add_small,
+    file_attachment,
+    from_base64,
+    from_url,
+    upload_large,
+)
 from shared.operations.context import OperationContext
 from shared.urlsafety import check_attachment_url
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import requests
 
-from shared.connections import Connection
-from shared.folders import FolderCache
-from shared.graph import GraphClient
+from shared.graph.client import GraphClient
+from shared.graph.folders import FolderCache
+from shared.identity.connections import Connection
 from shared.settings import Settings
 
 

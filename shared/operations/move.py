@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from shared.errors import Detail, MessageNotFound, SenderNotAllowed, ValidationFailed
-from shared.folders import parse_destination, resolve
+from shared.graph.folders import parse_destination, resolve
 from shared.models import MoveRequest, MoveResult
 from shared.operations.compose import mailbox_path
 from shared.operations.context import OperationContext

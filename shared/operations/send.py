@@ -12,7 +12,6 @@ import logging
 from datetime import datetime
 from urllib.parse import quote
 
-from shared.attachments import UPLOAD_THRESHOLD, file_attachment
 from shared.errors import (
     AppError,
     Detail,
@@ -22,7 +21,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.models import SendRequest, SendResult
-from shared.operation_store import iso, now_utc, parse_iso
+from shared.operations.attachments import UPLOAD_THRESHOLD, file_attachment
 from shared.operations.compose import (
     INLINE_BUDGET,
     OPERATION_ID_PROPERTY,
@@ -34,6 +33,7 @@ from shared.operations.compose import (
     mailbox_path,
 )
 from shared.operations.context import OperationContext, SendJournal, current_journal
+from shared.work.store import iso, now_utc, parse_iso
 
 log = logging.getLogger(__name__)
 

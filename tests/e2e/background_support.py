@@ -82,7 +82,7 @@ def store_connections(sandbox_url: str, ca: str) -> None:
     from azure.keyvault.secrets import SecretClient
 
     from devhost.bootstrap import SANDBOX_CLIENT_ID, SANDBOX_TENANT_ID, store_sandbox_connection
-    from shared.connections import connection_secret_name, save_connection
+    from shared.identity.connections import connection_secret_name, save_connection
 
     store_sandbox_connection(sandbox_url, ca)
     credential = ClientSecretCredential(

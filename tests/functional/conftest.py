@@ -10,12 +10,12 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from shared.connections import save_connection
-from shared.operation_store import OperationStore, make_table_client
+from shared.identity.connections import save_connection
 from shared.operations.context import OperationContext
-from shared.queueing import Queues
 from shared.runtime import Runtime
 from shared.settings import Settings
+from shared.work.queueing import Queues
+from shared.work.store import OperationStore, make_table_client
 from tests.conftest import SEED_CLIENT_ID, SEED_CLIENT_SECRET, SEED_TENANT_ID, Sandbox
 
 CONNECTION = "contoso.test"

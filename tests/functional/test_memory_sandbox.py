@@ -23,7 +23,7 @@ CHILD = textwrap.dedent(
     from shared.models import SendRequest
     from shared.runtime import Runtime
     from shared.settings import Settings
-    from shared.validation import decode
+    from shared.api.validation import decode
     from tests.functional.conftest import secret_client
 
     url, file_url = sys.argv[1], sys.argv[2]

@@ -10,10 +10,12 @@ from datetime import timedelta
 
 import pytest
 
-from shared.background import Processor
 from shared.errors import IdempotencyConflict, ReauthRequired
-from shared.idempotency import accept
-from shared.operation_store import (
+from shared.work.idempotency import accept
+from shared.work.parking import expire_parked, requeue_parked
+from shared.work.processor import Processor
+from shared.work.queueing import Queues, encode_envelope
+from shared.work.store import (
     PARKED,
     RUNNING,
     SUCCEEDED,
@@ -21,8 +23,6 @@ from shared.operation_store import (
     StoreConflict,
     now_utc,
 )
-from shared.parking import expire_parked, requeue_parked
-from shared.queueing import Queues, encode_envelope
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,6 +10,7 @@ import pytest
 
 from sandbox.files import expected_bytes
 from shared import operations
+from shared.api.validation import decode
 from shared.errors import (
     FolderNotFound,
     GraphUnavailable,
@@ -18,7 +19,6 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.models import DraftRequest, MoveRequest, SendRequest
-from shared.validation import decode
 from tests.functional.conftest import CONNECTION, Ops, until
 
 ADMIN = "administratie@contoso.test"

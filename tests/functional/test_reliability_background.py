@@ -13,14 +13,19 @@ from datetime import timedelta
 
 import pytest
 
-import shared.operation_store as operation_store_module
-import shared.queueing as queueing_module
-from shared.accepting import submit
-from shared.background import Processor
+import shared.work.queueing as queueing_module
+import shared.work.store as operation_store_module
+from shared.api.modes import submit
+from shared.api.validation import decode
 from shared.errors import ReauthRequired, StorageUnavailable
-from shared.idempotency import accept
 from shared.models import SendRequest
-from shared.operation_store import (
+from shared.settings import Settings
+from shared.work.idempotency import accept
+from shared.work.parking import requeue_parked
+from shared.work.processor import Processor
+from shared.work.queueing import Queues, encode_envelope
+from shared.work.recovery import recover_stale
+from shared.work.store import (
     ACCEPTED,
     PARKED,
     POISONED,
@@ -30,11 +35,6 @@ from shared.operation_store import (
     iso,
     now_utc,
 )
-from shared.parking import requeue_parked
-from shared.queueing import Queues, encode_envelope
-from shared.recovery import recover_stale
-from shared.settings import Settings
-from shared.validation import decode
 from tests.functional.conftest import CONNECTION, Ops, until
 
 pytestmark = pytest.mark.timeout(120)

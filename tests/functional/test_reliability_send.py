@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import pytest
 
 from shared import operations
+from shared.api.validation import decode
 from shared.errors import (
     GraphOutcomeUnknown,
     GraphUnavailable,
@@ -19,7 +20,6 @@ from shared.errors import (
 )
 from shared.models import SendRequest
 from shared.operations.context import SendJournal, current_journal
-from shared.validation import decode
 from tests.functional.conftest import CONNECTION, Ops, until
 
 pytestmark = pytest.mark.timeout(90)

@@ -19,16 +19,16 @@ import pytest
 import requests
 
 from auth_routes import flow
-from shared.attachments import UPLOAD_THRESHOLD, from_url
-from shared.callbacks import deliver
-from shared.connections import parse_connection, save_connection
 from shared.errors import AttachmentFetchFailed, AuthFailed, ReauthRequired, ValidationFailed
-from shared.graph import environment_session
+from shared.graph.client import environment_session
+from shared.identity.connections import parse_connection, save_connection
+from shared.identity.signin import SignInError
 from shared.models import Attachment
+from shared.operations.attachments import UPLOAD_THRESHOLD, from_url
 from shared.runtime import Runtime
 from shared.settings import Settings
-from shared.signin import SignInError
 from shared.urlsafety import forbidden_peer_in, guarded_session
+from shared.work.callbacks import deliver
 from tests.conftest import SEED_CLIENT_SECRET
 from tests.functional.conftest import sandbox_connection, secret_client, until
 
@@ -332,8 +332,8 @@ def test_every_refused_sign_in_link_gets_the_same_answer(fresh_sandbox, caplog):
 @pytest.mark.parametrize("size", [UPLOAD_THRESHOLD, UPLOAD_THRESHOLD + 1, 3_100_000])
 def test_attachments_around_the_inline_threshold_arrive_whole(ops, size):
     from shared import operations
+    from shared.api.validation import decode
     from shared.models import SendRequest
-    from shared.validation import decode
     from tests.functional.test_operations_sandbox import ADMIN, ANNA, attachments_of, find
 
     subject = f"edge {size} {uuid.uuid4()}"

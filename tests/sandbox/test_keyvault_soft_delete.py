@@ -7,7 +7,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from admin.vault import RecoveringSecretClient
-from shared.secrets import SecretStore, is_deleted_but_recoverable
+from shared.identity.secrets import SecretStore, is_deleted_but_recoverable
 from tests.sandbox.test_keyvault import secret_client
 
 
@@ -91,7 +91,7 @@ def test_the_admin_clients_set_secret_recovers_a_removed_connection(vault):
 
 
 def test_saving_a_removed_connection_again_recovers_its_secrets(vault, fresh_sandbox):
-    from shared.connections import save_connection
+    from shared.identity.connections import save_connection
     from tests.functional.conftest import sandbox_connection
 
     doc = sandbox_connection(fresh_sandbox.url)

@@ -2,7 +2,6 @@
 
 import pytest
 
-from shared.background import PARK, PERMANENT, RESCHEDULE, RETRY, classify, error_info
 from shared.errors import (
     AttachmentFetchFailed,
     AuthFailed,
@@ -20,8 +19,9 @@ from shared.errors import (
     Throttled,
     ValidationFailed,
 )
-from shared.mailbox_limiter import mailbox_of
-from shared.queueing import MAX_ENVELOPE_BYTES, decode_envelope, encode_envelope
+from shared.graph.limiter import mailbox_of
+from shared.work.processor import PARK, PERMANENT, RESCHEDULE, RETRY, classify, error_info
+from shared.work.queueing import MAX_ENVELOPE_BYTES, decode_envelope, encode_envelope
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,9 @@
 
 import json
 
+from shared.api.validation import decode
 from shared.models import SendRequest
 from shared.operations.compose import OPERATION_ID_PROPERTY, build_message
-from shared.validation import decode
 
 
 def test_message_carries_recipients_body_headers_and_operation_id():

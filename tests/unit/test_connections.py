@@ -2,8 +2,8 @@
 
 import pytest
 
-from shared.connections import connection_secret_name, parse_connection, sender_allowed
 from shared.errors import ValidationFailed
+from shared.identity.connections import connection_secret_name, parse_connection, sender_allowed
 from shared.settings import Settings
 
 CONN = {

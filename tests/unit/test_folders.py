@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.folders import Destination, FolderCache, parse_destination
+from shared.graph.folders import Destination, FolderCache, parse_destination
 
 
 def test_well_known_name_alone():

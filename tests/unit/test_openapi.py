@@ -5,10 +5,10 @@ from pathlib import Path
 
 import msgspec
 
+from shared.api.openapi import openapi_document
 from shared.errors import AppError
 from shared.models import OperationStatus
-from shared.openapi import openapi_document
-from shared.operation_store import Operation
+from shared.work.store import Operation
 
 
 def test_document_is_openapi_31_with_the_six_paths():
@@ -114,8 +114,6 @@ def test_the_operation_status_route_and_schema_match_what_the_store_answers():
 
 def _error_codes() -> set[str]:
     """Every code an AppError subclass of the function app can carry."""
-    import shared.operation_store
-    import shared.token_cache  # noqa: F401 - defines TokenCacheTooLarge
 
     found: set[str] = set()
     pending = [AppError]

@@ -8,18 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.background import (
+from shared.errors import GraphOutcomeUnknown, SendUnconfirmed
+from shared.graph.retry import maybe_processed, next_delay
+from shared.operations.send import RESTART, SENT, UNCONFIRMED, WAIT, resume_plan
+from shared.work.processor import (
     PERMANENT,
     RESCHEDULE,
     classify,
     host_max_dequeue_count,
     valid_operation_id,
 )
-from shared.errors import GraphOutcomeUnknown, SendUnconfirmed
-from shared.operation_store import Operation, iso
-from shared.operations.send import RESTART, SENT, UNCONFIRMED, WAIT, resume_plan
-from shared.recovery import is_stranded
-from shared.retry import maybe_processed, next_delay
+from shared.work.recovery import is_stranded
+from shared.work.store import Operation, iso
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 DRAFT = {"id": "d", "isDraft": True}

@@ -2,7 +2,7 @@
 
 import email.utils
 
-from shared.retry import MAX_ATTEMPTS, backoff, next_delay, parse_retry_after
+from shared.graph.retry import MAX_ATTEMPTS, backoff, next_delay, parse_retry_after
 
 
 def test_retry_after_seconds_and_http_date():

@@ -10,11 +10,11 @@ import threading
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from shared.connections import parse_connection
-from shared.secrets import SecretStore, make_secret_client
+from shared.identity.connections import parse_connection
+from shared.identity.secrets import SecretStore, make_secret_client
+from shared.identity.token_cache import KeyVaultTokenCache, decode_envelope
+from shared.identity.tokens import AppTokenProvider
 from shared.settings import AZURE_CLIENT_SECRET, Settings
-from shared.token_cache import KeyVaultTokenCache, decode_envelope
-from shared.tokens import AppTokenProvider
 
 WAIT = 10.0  # every wait in these tests is bounded
 
@@ -183,7 +183,7 @@ def test_app_tokens_are_serialised_per_connection_not_per_process():
 
 @pytest.mark.parametrize("status", [409])
 def test_only_a_deleted_but_recoverable_conflict_triggers_a_recovery(status):
-    from shared.secrets import is_deleted_but_recoverable
+    from shared.identity.secrets import is_deleted_but_recoverable
 
     plain = HttpResponseError("Conflict")
     plain.status_code = status

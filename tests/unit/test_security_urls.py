@@ -8,10 +8,11 @@ import json
 
 import pytest
 
-from shared import signin, urlsafety
-from shared.attachments import UPLOAD_THRESHOLD
+from shared import urlsafety
 from shared.errors import ValidationFailed
-from shared.signin import SignInError, check_return_url
+from shared.identity import signin
+from shared.identity.signin import SignInError, check_return_url
+from shared.operations.attachments import UPLOAD_THRESHOLD
 from shared.urlsafety import check_attachment_url, ip_forbidden, redact_url
 
 ALLOWED = ["*.allowed.test", "app.example.test", "127.0.0.1"]

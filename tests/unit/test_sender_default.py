@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from shared.connections import parse_connection
 from shared.errors import ValidationFailed
+from shared.identity.connections import parse_connection
 from shared.models import DraftRequest, SendRequest
 from shared.operations.compose import default_sender
 from shared.operations.context import OperationContext

@@ -9,9 +9,9 @@ import logging
 import pytest
 
 from auth_routes.pages import pick_language, render
-from shared import signin, signin_hooks
 from shared.errors import ReauthRequired, error_body
-from shared.tokens import needs_reauth
+from shared.identity import signin, signin_hooks
+from shared.identity.tokens import needs_reauth
 
 
 def test_a_sealed_state_round_trips_and_hides_its_verifier():

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from shared.connections import parse_connection
 from shared.errors import ValidationFailed
-from shared.secrets import SecretStore
-from shared.token_cache import (
+from shared.identity.connections import parse_connection
+from shared.identity.secrets import SecretStore
+from shared.identity.token_cache import (
     MAX_SECRET_BYTES,
     KeyVaultTokenCache,
     TokenCacheTooLarge,

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from shared.api.validation import address_problem, decode
 from shared.errors import ValidationFailed
 from shared.models import DraftRequest, MoveRequest, Recipient, SendRequest
-from shared.validation import address_problem, decode
 
 
 def body(**overrides):

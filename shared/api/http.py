@@ -14,11 +14,11 @@ from typing import Any
 import azure.functions as func
 import msgspec
 
+from shared.api.validation import decode
 from shared.errors import AppError, PayloadTooLarge, ReauthRequired, to_http
 from shared.models import DraftRequest, MoveRequest, SendRequest
 from shared.oplog import OperationRecord, operation_log
 from shared.settings import get_settings
-from shared.validation import decode
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def handle(
             _describe(record, request)
             # Heavy collaborators load on the first real request, not at import (cold start).
             from shared import operations
-            from shared.accepting import submit, verify_inbound
+            from shared.api.modes import submit, verify_inbound
             from shared.runtime import get_runtime
 
             runtime = get_runtime()
@@ -92,7 +92,7 @@ def handle(
 
             if request.mode != "sync":
                 # async: queue it (202); auto: try now, queue it when Graph throttles.
-                from shared.signin import base_url
+                from shared.identity.signin import base_url
 
                 status, result, headers = submit(
                     request,
@@ -109,7 +109,7 @@ def handle(
     except AppError as exc:
         if isinstance(exc, ReauthRequired) and (exc.sign_in_url or "").startswith("/"):
             # Without PUBLIC_BASE_URL the link is relative: complete it from this request's URL.
-            from shared.signin import base_url
+            from shared.identity.signin import base_url
 
             exc.sign_in_url = base_url(settings.public_base_url, req.url) + exc.sign_in_url
         return error_response(exc, operation_id)

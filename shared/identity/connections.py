@@ -15,7 +15,7 @@ import msgspec
 from msgspec import Meta
 
 from shared.errors import AuthFailed, Detail, UnknownConnection, ValidationFailed
-from shared.secrets import SecretStore, set_secret_recovering
+from shared.identity.secrets import SecretStore, set_secret_recovering
 from shared.settings import CONNECTION_SECRET_PREFIX, Settings
 
 MODES = ("app", "service_account", "user")

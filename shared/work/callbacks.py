@@ -6,8 +6,8 @@ host is on the connection's `callbackUrlHosts` are used; private and loopback ad
 refused unless the connection allows private hosts (as for attachment URLs), and so is port
 other than 443; the address each connection reaches is checked again (shared.urlsafety's
 guarded session). Redirects are not followed; proxies and .netrc come only from
-shared.graph.environment_session. A callback that still fails after its retries is recorded on
-the operation.
+shared.graph.client.environment_session. A callback that still fails after its retries is
+recorded on the operation.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
-from shared.connections import Connection
 from shared.errors import Detail, ValidationFailed
+from shared.identity.connections import Connection
 from shared.signatures import sign
 from shared.urlsafety import (
     check_attachment_url,
@@ -81,7 +81,7 @@ def callback_session(allow_private: bool) -> Any:
     if not allow_private:
         return guarded_session()
     if _plain_session is None:
-        from shared.graph import environment_session
+        from shared.graph.client import environment_session
 
         _plain_session = environment_session()
     return _plain_session
@@ -136,10 +136,10 @@ def deliver(
 
 def send_final_callback(op: Any) -> None:
     """Deliver `op`'s status to its callbackUrl and record the outcome on the operation."""
-    from shared.connections import connection_secret_name
-    from shared.operation_store import get_store
+    from shared.identity.connections import connection_secret_name
     from shared.runtime import get_runtime
     from shared.signatures import signing_secret_name
+    from shared.work.store import get_store
 
     runtime = get_runtime()
     secret = runtime.secrets.get(signing_secret_name(connection_secret_name(op.connection)))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import AppError, SecretsUnavailable
-from shared.secrets import SecretStore
+from shared.identity.secrets import SecretStore
 from shared.settings import CONNECTION_SECRET_PREFIX
 
 # Key Vault's limit on a secret value (25 KB); the sandbox enforces the same.

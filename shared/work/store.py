@@ -211,7 +211,7 @@ def make_table_client(settings: Settings) -> Any:
     if settings.storage_connection:
         service = TableServiceClient.from_connection_string(settings.storage_connection)
     elif settings.storage_table_service_uri:
-        from shared.queueing import storage_credential
+        from shared.work.queueing import storage_credential
 
         service = TableServiceClient(
             endpoint=settings.storage_table_service_uri, credential=storage_credential()

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from shared.errors import IdempotencyConflict
-from shared.operation_store import (
+from shared.work.store import (
     ACCEPTED,
     Operation,
     OperationStore,

@@ -6,7 +6,7 @@ The envelope is `{"v": 1, "operationId", "request"}`. What happens on an error d
 - permanent (validation, sender_not_allowed, send_as_denied, not found, ...) → `failed` at once;
 - throttled / unavailable (Graph, Entra ID, Key Vault, storage) or an unknown outcome → a NEW
   message visible after ≥ Retry-After, so it does not count towards maxDequeueCount;
-- reauth_required → `parked` until the connection/user signs in again (shared/parking.py);
+- reauth_required → `parked` until the connection/user signs in again (shared/work/parking.py);
 - anything else (a Graph 500, an attachment server down, a bug) → raised, so the host retries
   after visibilityTimeout; on the last dequeue the status becomes `poisoned` first.
 
@@ -46,7 +46,9 @@ from shared.errors import (
     Throttled,
     error_body,
 )
-from shared.operation_store import (
+from shared.graph.retry import backoff
+from shared.work.queueing import POISON_SUFFIX, QUEUE_FOR, Queues, decode_envelope
+from shared.work.store import (
     ACCEPTED,
     FAILED,
     PARKED,
@@ -60,8 +62,6 @@ from shared.operation_store import (
     now_utc,
     parse_iso,
 )
-from shared.queueing import POISON_SUFFIX, QUEUE_FOR, Queues, decode_envelope
-from shared.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,8 @@ def error_info(exc: BaseException) -> dict[str, Any]:
 # The host's own default and the env override it applies over host.json (app settings win).
 DEFAULT_MAX_DEQUEUE_COUNT = 5
 MAX_DEQUEUE_OVERRIDE = "AzureFunctionsJobHost__extensions__queues__maxDequeueCount"
-_APP_ROOT = Path(__file__).parent.parent  # not resolved: a symlinked app root keeps its host.json
+# Not resolved: a symlinked app root keeps its host.json.
+_APP_ROOT = Path(__file__).parent.parent.parent
 
 
 def host_max_dequeue_count(root: Path | None = None, env: dict[str, str] | None = None) -> int:
@@ -266,8 +267,8 @@ class Processor:
     # --- steps -----------------------------------------------------------------------------
 
     def _run(self, kind: str, op: Operation, envelope: Any, body: bytes, dequeue_count: int) -> str:
+        from shared.api.validation import decode
         from shared.operations.context import SendJournal, current_journal
-        from shared.validation import decode
 
         self._local.request_ids = []
         journal = SendJournal(op.send_issued_at, record=lambda when: self._record_send(op, when))
@@ -391,8 +392,8 @@ class Processor:
             log.error("could not record the status of operation %s", op.operation_id)
 
     def _accept_dropped(self, kind: str, envelope: Any) -> Operation | None:
-        from shared.idempotency import accept
-        from shared.queueing import encode_envelope
+        from shared.work.idempotency import accept
+        from shared.work.queueing import encode_envelope
 
         request = envelope.request
         key = request.get("idempotencyKey") if isinstance(request, dict) else None
@@ -424,10 +425,10 @@ def get_processor() -> Processor:
     """The process's Processor, wired to the runtime, the store and the queues."""
     global _processor
     if _processor is None:
-        from shared.callbacks import send_final_callback
-        from shared.operation_store import get_store
-        from shared.queueing import get_queues
         from shared.runtime import get_runtime
+        from shared.work.callbacks import send_final_callback
+        from shared.work.queueing import get_queues
+        from shared.work.store import get_store
 
         runtime = get_runtime()
         settings = runtime.settings

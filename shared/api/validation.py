@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from shared.errors import Detail, ValidationFailed
-from shared.folders import parse_destination
+from shared.graph.folders import parse_destination
 from shared.models import (
     BODY_TYPES,
     IMPORTANCE_VALUES,

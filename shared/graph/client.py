@@ -26,7 +26,7 @@ from shared.errors import (
     MessageNotFound,
     from_graph_error,
 )
-from shared.retry import RETRY_STATUSES, maybe_processed, next_delay, parse_retry_after
+from shared.graph.retry import RETRY_STATUSES, maybe_processed, next_delay, parse_retry_after
 
 CONNECT_TIMEOUT = 10.0
 # Message ids stay the same when a message moves or is sent (a draft becomes the Sent Items

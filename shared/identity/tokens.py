@@ -2,9 +2,10 @@
 
 Each provider keeps one long-lived MSAL application per connection (per user in `user` mode)
 per process, so its in-memory token cache saves a token request per call. Delegated modes keep
-their MSAL cache in Key Vault (shared.token_cache): loaded once per process, refreshed silently
-(MSAL treats a token with under 5 minutes left as expired, so tokens are refreshed before
-use), written back only when a refresh rotated the refresh token. MSAL is imported lazily.
+their MSAL cache in Key Vault (shared.identity.token_cache): loaded once per process,
+refreshed silently (MSAL treats a token with under 5 minutes left as expired, so tokens are
+refreshed before use), written back only when a refresh rotated the refresh token. MSAL is
+imported lazily.
 Raises `AuthFailed` when Entra ID refuses the connection's own credentials, `ReauthRequired`
 (with a sign-in URL or the admin command) when a person must sign in again, and
 `GraphUnavailable` when Entra ID cannot be reached.
@@ -21,8 +22,6 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from shared import signin
-from shared.connections import Connection, ConnectionRegistry
 from shared.errors import (
     AuthFailed,
     Detail,
@@ -31,9 +30,11 @@ from shared.errors import (
     ReauthRequired,
     ValidationFailed,
 )
-from shared.secrets import SecretStore
+from shared.identity import signin
+from shared.identity.connections import Connection, ConnectionRegistry
+from shared.identity.secrets import SecretStore
+from shared.identity.token_cache import KeyVaultTokenCache, user_cache_name
 from shared.settings import Settings
-from shared.token_cache import KeyVaultTokenCache, user_cache_name
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Parked work: operations waiting for a sign-in, re-queued by the sign-in hook, expired in time.
 
-`reauth_required` parks an operation (shared/background.py) with the sign-in URL or the admin
+`reauth_required` parks an operation (shared/work/processor.py) with the sign-in URL or the admin
 command, until PARKED_TTL_HOURS (default 72) have passed. A successful sign-in for its
-connection (and user) calls `on_sign_in` through shared.signin_hooks, which queues the work
+connection (and user) calls `on_sign_in` through shared.identity.signin_hooks, which queues the work
 again; the cleanup timer calls `expire_parked`, which ends the rest as `failed` with
 `reauth_expired`.
 """
@@ -15,7 +15,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from shared.errors import StorageUnavailable
-from shared.operation_store import (
+from shared.work.queueing import Queues
+from shared.work.store import (
     ACCEPTED,
     FAILED,
     PARKED,
@@ -26,7 +27,6 @@ from shared.operation_store import (
     now_utc,
     parse_iso,
 )
-from shared.queueing import Queues
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,10 @@ def expire_parked(
 
 
 def on_sign_in(connection: str, user: str | None) -> None:
-    """The shared.signin_hooks callback: re-queue this connection's (and user's) parked work."""
-    from shared.operation_store import get_store
-    from shared.queueing import get_queues
+    """The sign-in hook (shared.identity.signin_hooks): re-queue the parked work it unblocks."""
     from shared.settings import get_settings
+    from shared.work.queueing import get_queues
+    from shared.work.store import get_store
 
     settings = get_settings()
     requeue_parked(get_store(settings), get_queues(settings), connection, user)

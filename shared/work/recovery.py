@@ -13,7 +13,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from shared.operation_store import (
+from shared.work.queueing import Queues
+from shared.work.store import (
     ACCEPTED,
     FAILED,
     RUNNING,
@@ -24,7 +25,6 @@ from shared.operation_store import (
     now_utc,
     parse_iso,
 )
-from shared.queueing import Queues
 
 log = logging.getLogger(__name__)
 

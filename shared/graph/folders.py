@@ -15,7 +15,7 @@ from urllib.parse import quote
 from shared.errors import AppError, FolderNotFound
 
 if TYPE_CHECKING:
-    from shared.graph import GraphClient
+    from shared.graph.client import GraphClient
 
 # Graph's well-known folder names (case-insensitive), usable as the first path segment.
 WELL_KNOWN = frozenset(
@@ -156,7 +156,8 @@ def _create_child(graph: GraphClient, mailbox: str, parent: str, name: str) -> s
 
 
 def _mailbox_path(mailbox: str) -> str:
-    # Imported here: validation imports this module at cold start, and shared.graph loads requests.
-    from shared.graph import mailbox_path
+    # Imported here: validation imports this module at cold start, and shared.graph.client
+    # loads requests.
+    from shared.graph.client import mailbox_path
 
     return mailbox_path(mailbox)

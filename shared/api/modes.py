@@ -3,7 +3,7 @@
 `async` records the operation (idempotently) and queues it: 202 with `operationId` and a status
 URL. `auto` records it as running, queues a safety-net message visible when its claim ends, and
 tries now; when Graph throttles or is unavailable it queues the work instead (202), otherwise it
-answers like sync (and calls the callbackUrl). Called by shared.http.handle.
+answers like sync (and calls the callbackUrl). Called by shared.api.http.handle.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def verify_inbound(
     runtime: Any, connection_name: str, headers: Mapping[str, str], body: bytes
 ) -> None:
     """Raise Unauthorized when the connection wants signed requests and this one is not."""
-    from shared.connections import connection_secret_name
+    from shared.identity.connections import connection_secret_name
     from shared.signatures import SignatureInvalid, signing_secret_name, verify
 
     connection = runtime.connections.get(connection_name)
@@ -72,10 +72,12 @@ def submit(
     ValidationFailed (callbackUrl), and for auto the operation's own permanent errors (after
     recording them and calling back).
     """
-    from shared.background import RESCHEDULE, classify, error_info
-    from shared.callbacks import check_callback_url
-    from shared.idempotency import accept
-    from shared.operation_store import (
+    from shared.operations.context import SendJournal, current_journal
+    from shared.work.callbacks import check_callback_url
+    from shared.work.idempotency import accept
+    from shared.work.processor import RESCHEDULE, classify, error_info
+    from shared.work.queueing import encode_envelope, get_queues
+    from shared.work.store import (
         FAILED,
         RUNNING,
         SUCCEEDED,
@@ -83,8 +85,6 @@ def submit(
         iso,
         now_utc,
     )
-    from shared.operations.context import SendJournal, current_journal
-    from shared.queueing import encode_envelope, get_queues
 
     settings = runtime.settings
     request_json = msgspec.to_builtins(request)
@@ -169,7 +169,7 @@ def _final_callback(op: Any) -> None:
     """Call the operation's callbackUrl when `auto` ended inline (as a worker would)."""
     if not op.callback_url:
         return
-    from shared.callbacks import send_final_callback
+    from shared.work.callbacks import send_final_callback
 
     try:
         send_final_callback(op)

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import requests
 
 from shared.errors import AttachmentFetchFailed, Detail, PayloadTooLarge, ValidationFailed
-from shared.graph import mailbox_path
+from shared.graph.client import mailbox_path
 from shared.models import Attachment
 from shared.urlsafety import (
     check_attachment_url,
@@ -32,8 +32,8 @@ from shared.urlsafety import (
 )
 
 if TYPE_CHECKING:
-    from shared.connections import Connection
-    from shared.graph import GraphClient
+    from shared.graph.client import GraphClient
+    from shared.identity.connections import Connection
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The HTTP edge: decoding, validation, the OpenAPI document and the async/auto modes."""

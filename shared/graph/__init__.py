@@ -1,0 +1,1 @@
+"""Microsoft Graph: the client, retries, the per-mailbox limiter and folder paths."""

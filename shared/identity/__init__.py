@@ -1,0 +1,1 @@
+"""Who acts: connections, Key Vault secrets, token providers and caches, sign-in."""

@@ -1,0 +1,1 @@
+"""Queued work: the operation store, idempotency, queues, the processor, parking, callbacks."""
