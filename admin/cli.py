@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from admin.connection_options import add_connection_options
 from shared.errors import AppError
-from shared.identity.connections import CREDENTIAL_TYPES, MODES, Connection, connection_secret_name
-from shared.identity.token_cache import CacheState, service_account_cache_name
+from shared.identity.connections import Connection
+from shared.identity.token_cache import CacheState
 
 # Modules whose import registers further sign-in hooks (shared.identity.signin_hooks) that
 # should also run when an admin signs a service account in from here. Resuming parked work is
@@ -48,22 +49,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add = sub.add_parser("add", parents=[common], help="create or replace a connection")
     add.add_argument("name")
-    add.add_argument("--mode", choices=MODES, required=True)
-    add.add_argument("--tenant", required=True, help="tenant id (GUID) or domain")
-    add.add_argument("--client-id", required=True)
-    add.add_argument("--credential", choices=CREDENTIAL_TYPES, help="default depends on mode")
     add.add_argument("--secret-file", type=Path, help="read the secret/certificate/password here")
     add.add_argument("--secret-stdin", action="store_true", help="read it from standard input")
-    add.add_argument("--account", default="", help="service account UPN")
-    add.add_argument("--sender", action="append", default=[], help="address or *@domain")
-    add.add_argument("--attachment-host", action="append", default=[])
-    add.add_argument("--callback-host", action="append", default=[])
-    add.add_argument("--return-url-host", action="append", default=[])
-    add.add_argument("--authority-host", default="")
-    add.add_argument("--graph-base-url", default="")
-    add.add_argument("--graph-scope", default="")
-    add.add_argument("--no-instance-discovery", action="store_true", help="sandbox only")
-    add.add_argument("--allow-private-attachment-hosts", action="store_true", help="sandbox only")
+    add_connection_options(add)
 
     sub.add_parser("list", parents=[common], help="all connections and their sign-in state")
     show = sub.add_parser("show", parents=[common], help="one connection in detail")
@@ -79,16 +67,6 @@ def _parser() -> argparse.ArgumentParser:
     remove = sub.add_parser("remove", parents=[common], help="delete a connection and its secrets")
     remove.add_argument("name")
     return parser
-
-
-def _default_credential(mode: str) -> str:
-    return {"app": "client_secret", "service_account": "token_cache", "user": "client_secret"}[mode]
-
-
-def _credential_secret_name(name: str, credential: str) -> str:
-    if credential == "token_cache":
-        return service_account_cache_name(name)
-    return f"{connection_secret_name(name)}-{credential.replace('_', '-')}"
 
 
 def _read_secret(args: argparse.Namespace) -> str | None:
@@ -121,6 +99,7 @@ def _describe(vault, conn: Connection, detail: bool) -> dict[str, Any]:
         "clientId": conn.client_id,
         "credential": conn.credential.type,
         "allowedSenders": list(conn.allowed_senders),
+        "requireSignedRequests": conn.require_signed_requests,
     }
     if conn.account:
         data["account"] = conn.account
@@ -156,6 +135,12 @@ def _token_line(conn: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _signed_line(conn: dict[str, Any]) -> str:
+    if conn["requireSignedRequests"]:
+        return "signed (RFC 9421, the connection's signing key)"
+    return "UNSIGNED allowed (--allow-unsigned): the function key alone acts on this connection"
+
+
 def _print_human(command: str, result: Any) -> None:
     if command == "list":
         if not result["connections"]:
@@ -163,6 +148,7 @@ def _print_human(command: str, result: Any) -> None:
         for c in result["connections"]:
             print(f"{c['name']}  [{c['mode']}]  tenant {c['tenantId']}")
             print(f"    senders: {', '.join(c['allowedSenders']) or '(none)'}")
+            print(f"    requests: {_signed_line(c)}")
             print(f"    sign-in: {_token_line(c)}")
         return
     if command == "show":
@@ -175,6 +161,7 @@ def _print_human(command: str, result: Any) -> None:
             ("credential", f"{c['credential']} (secret {c['credentialSecretName']})"),
             ("account", c.get("account", "-")),
             ("senders", ", ".join(c["allowedSenders"]) or "(none)"),
+            ("requests", _signed_line(c)),
             ("authority", c["authorityHost"]),
             ("graph", c["graphBaseUrl"]),
             ("scopes", " ".join(c["scopes"])),
@@ -197,55 +184,13 @@ def _run(args: argparse.Namespace) -> Any:
 
 
 def _dispatch(args: argparse.Namespace, vault) -> Any:
-    from shared.identity.connections import save_connection
-
     cmd = args.command
     if cmd == "list":
         return {"connections": [_describe(vault, c, False) for c in vault.connections()]}
     if cmd == "show":
         return _describe(vault, vault.connection(args.name), True)
     if cmd == "add":
-        credential = args.credential or _default_credential(args.mode)
-        if credential == "password":
-            print(ROPC_WARNING, file=sys.stderr)
-        secret = _read_secret(args)
-        if credential in ("client_secret", "certificate", "password") and secret is None:
-            raise CliError(
-                f"Credential {credential} needs its value: pass --secret-file PATH or "
-                "--secret-stdin."
-            )
-        doc: dict[str, Any] = {
-            "name": args.name,
-            "mode": args.mode,
-            "tenantId": args.tenant,
-            "clientId": args.client_id,
-            "account": args.account,
-            "allowedSenders": args.sender,
-            "attachmentUrlHosts": args.attachment_host,
-            "callbackUrlHosts": args.callback_host,
-            "returnUrlHosts": args.return_url_host,
-            "authorityHost": args.authority_host,
-            "graphBaseUrl": args.graph_base_url,
-            "instanceDiscovery": not args.no_instance_discovery,
-            "allowPrivateAttachmentHosts": args.allow_private_attachment_hosts,
-            "credential": {
-                "type": credential,
-                "secretName": _credential_secret_name(args.name, credential),
-            },
-        }
-        if args.graph_scope:
-            doc["graphScope"] = args.graph_scope
-        save_connection(vault.client, doc, secret)
-        next_step = {
-            "token_cache": f"Next: python -m admin connections authenticate {args.name}",
-            "password": f"Next: python -m admin connections test {args.name}",
-        }.get(credential, f"Next: python -m admin connections test {args.name}")
-        if args.mode == "user":
-            next_step = (
-                "Next: each user opens /api/auth/"
-                f"{args.name}/login?user=<their address> on the function app"
-            )
-        return {"name": args.name, "saved": True, "message": f"Saved {args.name}. {next_step}"}
+        return _add(args, vault)
     if cmd == "authenticate":
         return _authenticate(args, vault)
     if cmd == "test":
@@ -254,16 +199,73 @@ def _dispatch(args: argparse.Namespace, vault) -> Any:
         return probe(vault, args.name, user=args.user, mailbox=args.mailbox, send_to=args.send_to)
     if cmd == "remove":
         conn = vault.connection(args.name)
-        removed = [n for n in [conn.credential.secret_name] if vault.delete(n)]
-        removed += [n for n in vault.user_cache_names(conn) if vault.delete(n)]
-        vault.delete(connection_secret_name(conn.name))
-        removed.append(connection_secret_name(conn.name))
+        removed = vault.remove(conn)
         return {
             "name": conn.name,
             "removedSecrets": removed,
-            "message": f"Removed {conn.name} and {len(removed) - 1} secret(s) it used.",
+            "message": f"Removed {conn.name} and {len(removed) - 1} secret(s) it owned.",
         }
     raise CliError(f"Unknown command {cmd}.")
+
+
+def _add(args: argparse.Namespace, vault) -> dict[str, Any]:
+    """Create or replace a connection; its signing key is created when it has none."""
+    from admin.connection_options import merged_document
+    from shared.identity.connections import new_signing_key, save_connection
+
+    existing = vault.stored_connection(args.name)
+    try:
+        doc = merged_document(args, existing)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    credential = doc["credential"]["type"]
+    if credential == "password":
+        print(ROPC_WARNING, file=sys.stderr)
+    secret = _read_secret(args)
+    kept = existing is not None and existing.credential.type == credential
+    if credential in ("client_secret", "certificate", "password") and secret is None and not kept:
+        raise CliError(
+            f"Credential {credential} needs its value: pass --secret-file PATH or --secret-stdin."
+        )
+    current_key = vault.signing_key(args.name)
+    signing_key = new_signing_key() if args.rotate_signing_key or not current_key else None
+    conn = save_connection(vault.client, doc, secret, signing_key=signing_key)
+    key = signing_key or current_key or ""
+    if args.signing_key_out:
+        _write_private(Path(args.signing_key_out), key)
+    next_step = {
+        "token_cache": f"Next: python -m admin connections authenticate {args.name}",
+    }.get(credential, f"Next: python -m admin connections test {args.name}")
+    if conn.mode == "user":
+        next_step = (
+            "Next: each user opens /api/auth/"
+            f"{args.name}/login?user=<their address> on the function app"
+        )
+    if conn.require_signed_requests:
+        where = (
+            f"written to {args.signing_key_out}"
+            if args.signing_key_out
+            else ("pass --signing-key-out PATH to hand it to the caller")
+        )
+        signed = f"Requests must be signed with its key ({where})."
+    else:
+        signed = "Requests need NO signature (--allow-unsigned)."
+    return {
+        "name": args.name,
+        "saved": True,
+        "requireSignedRequests": conn.require_signed_requests,
+        "signingKeyCreated": signing_key is not None,
+        "message": f"Saved {args.name}. {signed} {next_step}",
+    }
+
+
+def _write_private(path: Path, value: str) -> None:
+    """Write `value` to `path` readable by its owner only (a key never goes to the terminal)."""
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value + "\n")
 
 
 def _authenticate(args: argparse.Namespace, vault) -> dict[str, Any]:
@@ -284,7 +286,11 @@ def _authenticate(args: argparse.Namespace, vault) -> dict[str, Any]:
         raise CliError(f"{conn.name} uses the password option; `test` checks it.")
     for module in HOOK_MODULES:
         importlib.import_module(module)
-    cache = KeyVaultTokenCache(vault.store, conn.credential.secret_name)
+    from shared.identity.secret_names import tags
+
+    cache = KeyVaultTokenCache(
+        vault.store, conn.credential.secret_name, tags("token-cache", conn.name)
+    )
     user = device_code_sign_in(conn, cache, timeout=args.timeout)
     resumed, problem = _resume_parked(vault.settings, conn.name)
     message = f"Signed in as {user}; the sign-in is stored in Key Vault for {conn.name}."
@@ -333,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         result = _run(args)
     except (AppError, CliError, OSError) as exc:
         message = exc.message if isinstance(exc, AppError) else str(exc)
+        if isinstance(exc, AppError) and exc.details:
+            message += " " + "; ".join(f"{d.field}: {d.message}" for d in exc.details)
         if args.json:
             code = exc.code if isinstance(exc, AppError) else "failed"
             print(json.dumps({"error": {"code": code, "message": message}}))

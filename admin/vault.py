@@ -11,10 +11,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from shared.errors import AppError
+from shared.errors import AppError, UnknownConnection
+from shared.identity import secret_names
 from shared.identity.connections import Connection, connection_secret_name, parse_connection
 from shared.identity.secrets import SecretStore, make_secret_client, set_secret_recovering
-from shared.identity.token_cache import CacheState, read_state, slug, user_cache_name
+from shared.identity.token_cache import CacheState, read_state
 from shared.settings import KEY_VAULT_CREDENTIAL, KEY_VAULT_URL, Settings
 
 
@@ -70,11 +71,22 @@ class Vault:
 
         return ConnectionRegistry(self.store, self.settings).get(name)
 
+    def stored_connection(self, name: str) -> Connection | None:
+        """The connection as stored (no defaults filled in), or None when there is none."""
+        try:
+            self.connection(name)
+        except UnknownConnection:
+            return None
+        return parse_connection(self.store.get(connection_secret_name(name)) or "")
+
+    def signing_key(self, name: str) -> str | None:
+        return self.store.get(secret_names.signing_key_secret(name))
+
     def connections(self) -> list[Connection]:
         """Every connection in the vault, by name (secrets that are not connections skipped)."""
         found: list[Connection] = []
         for props in self.client.list_properties_of_secrets():
-            if not props.name.startswith("connection-") or props.content_type != "application/json":
+            if not props.name.startswith(secret_names.CONNECTION_PREFIX):
                 continue
             value = self.store.get(props.name)
             try:
@@ -86,10 +98,29 @@ class Vault:
         return sorted(found, key=lambda c: c.name.casefold())
 
     def user_cache_names(self, connection: Connection) -> list[str]:
-        prefix = f"usercache-{slug(connection.name)[:48]}-"
+        """The user sign-ins of exactly this connection (name prefix and owner tag agree)."""
+        prefix = secret_names.user_cache_prefix(connection.name)
         return sorted(
-            p.name for p in self.client.list_properties_of_secrets() if p.name.startswith(prefix)
+            p.name
+            for p in self.client.list_properties_of_secrets()
+            if p.name.startswith(prefix)
+            and (p.tags or {}).get(secret_names.TAG_CONNECTION) == connection.name
         )
+
+    def remove(self, connection: Connection) -> list[str]:
+        """Delete the connection and every secret it owns; returns the names deleted (the
+        connection's own last). Owned means derived from its exact name (credential, signing
+        key, token cache) or a user cache carrying its exact name as owner tag."""
+        name = connection.name
+        owned = [
+            secret_names.credential_secret(name),
+            secret_names.token_cache_secret(name),
+            secret_names.signing_key_secret(name),
+            *self.user_cache_names(connection),
+        ]
+        removed = [n for n in owned if self.delete(n)]
+        self.delete(connection_secret_name(name))
+        return [*removed, connection_secret_name(name)]
 
     def token_states(self, connection: Connection) -> list[tuple[str, CacheState]]:
         """(secret name, state) of each stored sign-in of the connection."""
@@ -113,7 +144,3 @@ class Vault:
 
     def close(self) -> None:
         self.client.close()
-
-
-def user_secret(connection: Connection, user: str) -> str:
-    return user_cache_name(connection.name, user)

@@ -71,7 +71,9 @@ def state_key(runtime) -> str:
     try:
         key = runtime.secrets.get(signin.STATE_KEY_SECRET)
         if not key:
-            runtime.secrets.set(signin.STATE_KEY_SECRET, signin.new_state_key())
+            from shared.identity.secret_names import tags
+
+            runtime.secrets.set(signin.STATE_KEY_SECRET, signin.new_state_key(), tags=tags("app"))
             key = runtime.secrets.get(signin.STATE_KEY_SECRET, force_fetch=True)
     except SecretsUnavailable as exc:
         raise signin.SignInError("Key Vault is unavailable; try again in a minute.", 503) from exc
@@ -110,7 +112,7 @@ def finish(
 ) -> Finished:
     """Check the state and the browser binding, redeem the code, store the sign-in, notify."""
     state = signin.unseal(params.get("state", ""), state_key(runtime))
-    if state.connection.casefold() != name.casefold():
+    if state.connection != name:
         raise signin.SignInError("This sign-in belongs to another connection.")
     if not signin.binding_matches(cookie_header, state.binding):
         raise signin.SignInError(

@@ -11,11 +11,13 @@ import json
 import os
 from collections.abc import Callable
 
+from shared.identity.secret_names import credential_secret
+
 SENDER = "administratie@contoso.test"
 RECIPIENT = "anna@contoso.test"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 CONNECTION = "contoso.test"
-CREDENTIAL_SECRET = "connection-contoso-test-client-secret"
+CREDENTIAL_SECRET = credential_secret("contoso.test")
 
 Send = Callable[[str], None]
 

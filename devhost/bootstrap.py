@@ -23,8 +23,13 @@ if TYPE_CHECKING:
 
 
 def sandbox_connection(sandbox_url: str, name: str = SANDBOX_CONNECTION) -> dict[str, Any]:
-    """The connection document for the sandbox tenant (app mode, senders *@contoso.test)."""
-    from shared.identity.connections import connection_secret_name
+    """The connection document for the sandbox tenant (app mode, senders *@contoso.test).
+
+    It accepts unsigned requests (`requireSignedRequests: false`) so that the curl `make run`
+    prints works with the function key alone; connections made with `python -m admin
+    connections add` require signed requests unless created with --allow-unsigned.
+    """
+    from shared.identity.secret_names import credential_secret
 
     return {
         "name": name,
@@ -39,10 +44,9 @@ def sandbox_connection(sandbox_url: str, name: str = SANDBOX_CONNECTION) -> dict
         "attachmentUrlHosts": ["127.0.0.1"],
         "allowPrivateAttachmentHosts": True,
         "callbackUrlHosts": [],
-        "credential": {
-            "type": "client_secret",
-            "secretName": f"{connection_secret_name(name)}-client-secret",
-        },
+        # Local convenience only: see the docstring and docs/security.md.
+        "requireSignedRequests": False,
+        "credential": {"type": "client_secret", "secretName": credential_secret(name)},
     }
 
 

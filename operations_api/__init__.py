@@ -36,6 +36,12 @@ def operation_status(req: func.HttpRequest) -> func.HttpResponse:
         op = get_store(get_settings()).get(operation_id) if valid_id(operation_id) else None
         if op is None:
             raise OperationNotFound("There is no operation with this id.")
+        from shared.api.request_auth import authorize
+        from shared.runtime import get_runtime
+
+        # An operation is read with the same right as acting on its connection.
+        body_bytes = req.get_body() or b""
+        authorize(get_runtime(), op.connection, req.method, req.url, req.headers, body_bytes)
         body = op.public()
         if body.get("signInUrl", "").startswith("/"):
             # Parked by a queue worker without PUBLIC_BASE_URL: no request to take a base from
@@ -59,6 +65,7 @@ def operation_status(req: func.HttpRequest) -> func.HttpResponse:
 @bp.timer_trigger(arg_name="timer", schedule="0 30 3 * * *", run_on_startup=False)
 def operations_cleanup(timer: func.TimerRequest) -> None:
     """Daily: end expired parked work, purge finished operations past the retention."""
+    from shared.api.replay import get_nonce_store
     from shared.settings import get_settings
     from shared.work.callbacks import send_final_callback
     from shared.work.parking import expire_parked
@@ -72,3 +79,4 @@ def operations_cleanup(timer: func.TimerRequest) -> None:
     # Operations a dead host or a crashed accept left behind (accepted/running, no message).
     recover_stale(store, get_queues(settings), on_final=send_final_callback)
     store.purge(settings.operation_retention_days)
+    get_nonce_store(settings).purge()

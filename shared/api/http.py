@@ -79,11 +79,13 @@ def handle(
             _describe(record, request)
             # Heavy collaborators load on the first real request, not at import (cold start).
             from shared import operations
-            from shared.api.modes import submit, verify_inbound
+            from shared.api.modes import submit
+            from shared.api.request_auth import authorize
             from shared.runtime import get_runtime
 
             runtime = get_runtime()
-            verify_inbound(runtime, request.connection, req.headers, body)
+            # The one check of the caller's right to act on the connection (before any work).
+            authorize(runtime, request.connection, req.method, req.url, req.headers, body)
 
             def run_now() -> Any:
                 ctx = runtime.context(request.connection, operation_id, request.user)

@@ -1,4 +1,4 @@
-"""The queued side of the HTTP edge: inbound signatures, `mode: async` and `mode: auto`.
+"""The queued side of the HTTP edge: `mode: async` and `mode: auto`.
 
 `async` records the operation (idempotently) and queues it: 202 with `operationId` and a status
 URL. `auto` records it as running, queues a safety-net message visible when its claim ends, and
@@ -9,35 +9,14 @@ answers like sync (and calls the callbackUrl). Called by shared.api.http.handle.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 import msgspec
 
-from shared.errors import AppError, StorageUnavailable, Unauthorized
+from shared.errors import AppError, StorageUnavailable
 
 log = logging.getLogger(__name__)
-
-
-def verify_inbound(
-    runtime: Any, connection_name: str, headers: Mapping[str, str], body: bytes
-) -> None:
-    """Raise Unauthorized when the connection wants signed requests and this one is not."""
-    from shared.identity.connections import connection_secret_name
-    from shared.signatures import SignatureInvalid, signing_secret_name, verify
-
-    connection = runtime.connections.get(connection_name)
-    if not connection.require_signed_requests:
-        return
-    secret = runtime.secrets.get(signing_secret_name(connection_secret_name(connection.name)))
-    if not secret:
-        # Misconfigured: refusing is safer than accepting unsigned requests silently.
-        raise Unauthorized("This connection requires signed requests but has no signing secret.")
-    try:
-        verify(secret, headers, body)
-    except SignatureInvalid as exc:
-        raise Unauthorized(f"Request signature rejected: {exc}") from None
 
 
 def status_url(base: str, operation_id: str) -> str:
@@ -89,7 +68,9 @@ def submit(
     settings = runtime.settings
     request_json = msgspec.to_builtins(request)
     if request.callback_url:
-        check_callback_url(request.callback_url, runtime.connections.get(request.connection))
+        connection = runtime.connections.get(request.connection)
+        has_key = bool(runtime.connections.signing_key(connection))
+        check_callback_url(request.callback_url, connection, has_signing_key=has_key)
     envelope = encode_envelope(operation_id, request_json)
     store = get_store(settings)
     queues = get_queues(settings)

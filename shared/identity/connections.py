@@ -1,22 +1,23 @@
 """Named connections: their shape, where they live in Key Vault, and who may send through them.
 
-A connection is the JSON secret `connection-<slug>`; its credential is another secret it names.
-Raises `UnknownConnection` (404) for a name without a secret, `ValidationFailed` when a
-connection to be saved is not valid, and `AuthFailed` (502, a configuration error for the admin)
-when a stored one is not valid or its credential secret is missing.
+A connection is the JSON secret `conn-<id>`; its credential, signing key and token caches are
+secrets of their own kinds (shared.identity.secret_names). Raises `UnknownConnection` (404, the
+same answer for a malformed name and an unknown one) , `ValidationFailed` when a connection to
+be saved is not valid, and `AuthFailed` (502, a configuration error for the admin) when a
+stored one is not valid or its credential secret is missing.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
 
 from shared.errors import AuthFailed, Detail, UnknownConnection, ValidationFailed
+from shared.identity import secret_names
 from shared.identity.secrets import SecretStore, set_secret_recovering
-from shared.settings import CONNECTION_SECRET_PREFIX, Settings
+from shared.settings import Settings
 
 MODES = ("app", "service_account", "user")
 CREDENTIAL_TYPES = ("client_secret", "certificate", "token_cache", "password")
@@ -41,13 +42,15 @@ DEFAULT_DELEGATED_PERMISSIONS = (
 
 class CredentialRef(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     type: str
-    secret_name: Annotated[str, Meta(pattern=r"^[0-9A-Za-z-]{1,127}$")]
+    # Derived from the connection name and type (shared.identity.secret_names); stored for
+    # admins to read. Left out, it is filled in; any other name is refused.
+    secret_name: Annotated[str, Meta(pattern=r"^[0-9A-Za-z-]{0,127}$")] = ""
 
 
 class Connection(msgspec.Struct, rename="camel", frozen=True, forbid_unknown_fields=False):
     """One connection as stored in Key Vault (unknown keys are kept out, not refused)."""
 
-    name: Annotated[str, Meta(min_length=1, max_length=96)]  # Key Vault names ≤ 127
+    name: Annotated[str, Meta(pattern=secret_names.CONNECTION_NAME_PATTERN)]
     mode: str
     tenant_id: str
     client_id: str
@@ -60,8 +63,9 @@ class Connection(msgspec.Struct, rename="camel", frozen=True, forbid_unknown_fie
     attachment_url_hosts: list[str] = []
     allow_private_attachment_hosts: bool = False
     callback_url_hosts: list[str] = []
-    # Incoming webhooks must carry an HMAC signature (shared/signatures.py) on top of the key.
-    require_signed_requests: bool = False
+    # Incoming requests must carry an RFC 9421 signature with the connection's signing key on
+    # top of the function key (shared/api/request_auth.py). On unless explicitly turned off.
+    require_signed_requests: bool = True
     # Delegated modes: the account (service_account: the service user; required for `password`).
     account: str = ""
     # Delegated modes: full scope URIs; empty = DEFAULT_DELEGATED_PERMISSIONS on graphScope's host.
@@ -89,9 +93,8 @@ class Connection(msgspec.Struct, rename="camel", frozen=True, forbid_unknown_fie
 
 
 def connection_secret_name(name: str) -> str:
-    """`contoso.test` → `connection-contoso-test` (Key Vault names allow [0-9a-zA-Z-] only)."""
-    slug = re.sub(r"[^0-9a-z]", "-", name.lower())
-    return f"{CONNECTION_SECRET_PREFIX}{slug}"
+    """The Key Vault secret of connection `name` (`conn-<slug>-<16 hex>`)."""
+    return secret_names.connection_secret(name)
 
 
 def sender_allowed(patterns: list[str], address: str) -> bool:
@@ -121,6 +124,16 @@ def parse_connection(raw: str | bytes | dict[str, Any]) -> Connection:
             "The connection is not valid.", details=[Detail("connection", str(exc))]
         ) from exc
     problems: list[Detail] = []
+    name_problem = secret_names.connection_name_problem(conn.name)
+    if name_problem:
+        problems.append(Detail("name", name_problem))
+    else:
+        own = secret_names.credential_secret_for(conn.name, conn.credential.type)
+        if not conn.credential.secret_name:
+            conn.credential.secret_name = own
+        elif conn.credential.secret_name != own:
+            # A connection reads only its own credential, never another connection's secret.
+            problems.append(Detail("credential.secretName", f"must be {own} (or left out)"))
     if conn.mode not in MODES:
         problems.append(Detail("mode", f"must be one of {', '.join(MODES)}"))
     if conn.credential.type not in CREDENTIAL_TYPES:
@@ -143,24 +156,57 @@ def parse_connection(raw: str | bytes | dict[str, Any]) -> Connection:
     return conn
 
 
-def save_connection(client: Any, connection: dict[str, Any], credential_value: str | None) -> None:
-    """Validate `connection` and write it (and its credential, if given) to Key Vault.
+def new_signing_key() -> str:
+    """A fresh HMAC-SHA256 key for a connection: 32 random bytes, base64url (no padding)."""
+    import base64
+    import secrets
 
-    `client` is an azure-keyvault-secrets SecretClient. The credential is written first so a
-    connection never points at a secret that does not exist yet.
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode("ascii")
+
+
+def save_connection(
+    client: Any,
+    connection: dict[str, Any],
+    credential_value: str | None,
+    *,
+    signing_key: str | None = None,
+) -> Connection:
+    """Validate `connection` and write it (its credential and signing key, if given) to Key Vault.
+
+    `client` is an azure-keyvault-secrets SecretClient. The credential and the signing key are
+    written first so a connection never points at a secret that does not exist yet. Every
+    secret is tagged with its kind and owning connection. Returns the parsed connection.
     """
     conn = parse_connection(connection)
     # A removed connection's names stay soft-deleted for the vault's retention: recover them.
     if credential_value is not None:
+        kind = "token-cache" if conn.credential.type == "token_cache" else "credential"
         set_secret_recovering(
-            client, conn.credential.secret_name, credential_value, content_type="text/plain"
+            client,
+            conn.credential.secret_name,
+            credential_value,
+            content_type="text/plain",
+            tags=secret_names.tags(kind, conn.name),
+        )
+    if signing_key is not None:
+        set_secret_recovering(
+            client,
+            secret_names.signing_key_secret(conn.name),
+            signing_key,
+            content_type="text/plain",
+            tags=secret_names.tags("signing-key", conn.name),
         )
     set_secret_recovering(
         client,
         connection_secret_name(conn.name),
         msgspec.json.encode(conn).decode(),
         content_type="application/json",
+        tags=secret_names.tags("connection", conn.name),
     )
+    return conn
+
+
+UNKNOWN_CONNECTION = "There is no connection with this name."
 
 
 class ConnectionRegistry:
@@ -171,10 +217,16 @@ class ConnectionRegistry:
         self.settings = settings
 
     def get(self, name: str) -> Connection:
+        """Raises UnknownConnection (malformed or unknown: one answer), AuthFailed, and
+        SecretsUnavailable."""
+        if not secret_names.valid_connection_name(name):
+            # Checked before any lookup: a malformed name costs no Key Vault read and answers
+            # exactly like an unknown one, whatever secrets exist.
+            raise UnknownConnection(UNKNOWN_CONNECTION)
         secret_name = connection_secret_name(name)
         raw = self.secrets.get(secret_name)
         if raw is None:
-            raise UnknownConnection(f"There is no connection named {name!r}.")
+            raise UnknownConnection(UNKNOWN_CONNECTION)
         try:
             conn = parse_connection(raw)
         except ValidationFailed as exc:
@@ -186,10 +238,14 @@ class ConnectionRegistry:
                 f"not a valid connection ({fields}). Store it again with "
                 "`python -m admin connections add`."
             ) from None
-        # Two names can share a slug (`a.b` and `a-b`): the stored real name must match.
-        if conn.name.casefold() != name.casefold():
-            raise UnknownConnection(f"There is no connection named {name!r}.")
+        # The stored name must be this name exactly (the secret name holds a hash of it).
+        if conn.name != name:
+            raise UnknownConnection(UNKNOWN_CONNECTION)
         return conn.with_defaults(self.settings)
+
+    def signing_key(self, conn: Connection) -> str | None:
+        """The connection's signing key (None when it has none)."""
+        return self.secrets.get(secret_names.signing_key_secret(conn.name))
 
     def credential(self, conn: Connection) -> str:
         value = self.secrets.get(conn.credential.secret_name)

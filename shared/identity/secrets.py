@@ -3,8 +3,10 @@
 azure-identity and azure-keyvault-secrets are imported only when the first secret is needed:
 together they cost more import time than the rest of the app (cold start).
 Raises `SecretsUnavailable` when Key Vault cannot be reached and nothing is cached; a missing
-secret is `None` (the caller decides what that means). Writes recover a soft-deleted secret of
-the same name first (Key Vault answers 409 ObjectIsDeletedButRecoverable otherwise).
+secret is `None` (the caller decides what that means). Misses are remembered in a bounded
+cache with a short TTL, so names nobody stored cannot grow memory. Writes recover a
+soft-deleted secret of the same name first (Key Vault answers 409
+ObjectIsDeletedButRecoverable otherwise).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import logging
 import os
 import threading
 import time
+import zlib
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +34,11 @@ KEY_VAULT_RETRY_TOTAL = 2
 RECOVER_WAIT_SECONDS = 30.0
 # How long a reader without a cached value waits for another thread's fetch of the same name.
 FETCH_WAIT_SECONDS = 60.0
+# Names found missing: at most this many remembered, each for at most MISS_TTL_SECONDS.
+MISS_CACHE_SIZE = 256
+MISS_TTL_SECONDS = 60.0
+# Fetches of the same name are serialised by one of a fixed set of locks (bounded memory).
+FETCH_LOCK_STRIPES = 64
 
 
 def make_credential(settings: Settings) -> Any:
@@ -116,8 +125,9 @@ class SecretStore:
         self.ttl = ttl
         self.clock = clock
         self._cache: dict[str, tuple[float, str | None]] = {}
+        self._misses: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
-        self._fetch_locks: dict[str, threading.Lock] = {}
+        self._fetch_locks = [threading.Lock() for _ in range(FETCH_LOCK_STRIPES)]
 
     def _get_client(self) -> Any:
         with self._lock:
@@ -126,11 +136,36 @@ class SecretStore:
             return self._client
 
     def _fetch_lock(self, name: str) -> threading.Lock:
+        return self._fetch_locks[zlib.crc32(name.encode("utf-8")) % FETCH_LOCK_STRIPES]
+
+    def _cached(self, name: str) -> tuple[float, str | None] | None:
+        """The cached (time, value) of `name`; a remembered miss reads as (time, None)."""
+        hit = self._cache.get(name)
+        if hit is not None:
+            return hit
         with self._lock:
-            lock = self._fetch_locks.get(name)
-            if lock is None:
-                lock = self._fetch_locks[name] = threading.Lock()
-            return lock
+            missed = self._misses.get(name)
+            if missed is None:
+                return None
+            now = self.clock()
+            if now - missed > min(self.ttl, MISS_TTL_SECONDS):
+                del self._misses[name]
+                return None
+            return (now, None)  # fresh until MISS_TTL_SECONDS after the miss
+
+    def _remember(self, name: str, value: str | None) -> None:
+        now = self.clock()
+        if value is not None:
+            self._cache[name] = (now, value)
+            with self._lock:
+                self._misses.pop(name, None)
+            return
+        self._cache.pop(name, None)
+        with self._lock:
+            self._misses[name] = now
+            self._misses.move_to_end(name)
+            while len(self._misses) > MISS_CACHE_SIZE:
+                self._misses.popitem(last=False)
 
     def get(self, name: str, *, force_fetch: bool = False) -> str | None:
         """The secret's current value (None if it does not exist).
@@ -138,12 +173,12 @@ class SecretStore:
         Raises SecretsUnavailable when Key Vault fails (or another thread's fetch of the same
         name takes over FETCH_WAIT_SECONDS) and no value was ever read.
         """
-        cached = self._cache.get(name)
+        cached = self._cached(name)
         if cached and not force_fetch and self.clock() - cached[0] <= self.ttl:
             return cached[1]
         # One fetch per name at a time: a cold instance hit by parallel requests reads once
-        # instead of once per thread. The lock is per name so a slow secret never holds up
-        # the others.
+        # instead of once per thread. The locks are striped by name so a slow secret holds up
+        # few others while their number stays fixed.
         lock = self._fetch_lock(name)
         if not lock.acquire(blocking=False):
             if cached and not force_fetch:
@@ -156,7 +191,7 @@ class SecretStore:
                     "Key Vault did not answer in time; retry later.", retry_after=5.0
                 )
         try:
-            cached = self._cache.get(name)
+            cached = self._cached(name)
             if cached and not force_fetch and self.clock() - cached[0] <= self.ttl:
                 return cached[1]
             return self._fetch(name, cached)
@@ -182,20 +217,30 @@ class SecretStore:
                 f"Key Vault could not be read ({type(exc).__name__}); retry later.",
                 retry_after=5.0,
             ) from exc
-        self._cache[name] = (self.clock(), value)
+        self._remember(name, value)
         return value
 
-    def set(self, name: str, value: str, *, content_type: str = "text/plain") -> None:
+    def set(
+        self,
+        name: str,
+        value: str,
+        *,
+        content_type: str = "text/plain",
+        tags: dict[str, str] | None = None,
+    ) -> None:
         """Write a secret and remember it as this process's current value.
 
         Raises `SecretsUnavailable` when Key Vault refuses or cannot be reached (the value is
         never part of the message).
         """
         try:
-            set_secret_recovering(self._get_client(), name, value, content_type=content_type)
+            extra = {"tags": tags} if tags else {}
+            set_secret_recovering(
+                self._get_client(), name, value, content_type=content_type, **extra
+            )
         except Exception as exc:
             raise SecretsUnavailable(
                 f"Key Vault could not store {name} ({type(exc).__name__}); retry later.",
                 retry_after=5.0,
             ) from exc
-        self._cache[name] = (self.clock(), value)
+        self._remember(name, value)

@@ -19,10 +19,11 @@ import secrets
 from dataclasses import asdict, dataclass
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
+from shared.identity.secret_names import SIGNIN_STATE_KEY
 from shared.urlsafety import host_allowed
 
 STATE_TTL_SECONDS = 600
-STATE_KEY_SECRET = "signin-state-key"  # noqa: S105 - the name of a Key Vault secret
+STATE_KEY_SECRET = SIGNIN_STATE_KEY
 BINDING_COOKIE = "ep_signin"
 
 

@@ -12,10 +12,8 @@ failed write, which is retried on the next call.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -23,14 +21,12 @@ from typing import Any
 
 from shared.errors import AppError, SecretsUnavailable
 from shared.identity.secrets import SecretStore
-from shared.settings import CONNECTION_SECRET_PREFIX
 
 # Key Vault's limit on a secret value (25 KB); the sandbox enforces the same.
 MAX_SECRET_BYTES = 25 * 1024
 ENVELOPE_VERSION = 1
 # Entra ID ends a refresh token after 90 days without use (the "inactivity" limit).
 REFRESH_TOKEN_INACTIVITY_DAYS = 90
-_NAME_OK = re.compile(r"^[0-9A-Za-z-]{1,127}$")
 
 log = logging.getLogger(__name__)
 
@@ -41,29 +37,6 @@ class TokenCacheTooLarge(AppError):
     code, status = "token_cache_too_large", 500
 
 
-def slug(text: str) -> str:
-    """Lower-case, every character outside [0-9a-z] becomes `-` (Key Vault name alphabet)."""
-    return re.sub(r"[^0-9a-z]", "-", text.lower())
-
-
-def service_account_cache_name(connection: str) -> str:
-    """`contoso.test` → `connection-contoso-test-token-cache` (the default credential name)."""
-    return f"{CONNECTION_SECRET_PREFIX}{slug(connection)}-token-cache"
-
-
-def user_cache_name(connection: str, user: str) -> str:
-    """The secret of `user`'s sign-in on `connection`, e.g. `usercache-contoso-test-anna-<hash>`.
-
-    The readable part is for admins browsing the vault; the hash of both names keeps two users
-    whose slugs collide (`a.b@x` and `a-b@x`) apart. Always ≤ 127 characters.
-    """
-    digest = hashlib.sha256(f"{connection.casefold()}\n{user.casefold()}".encode()).hexdigest()
-    local = slug(user.partition("@")[0])[:32]
-    name = f"usercache-{slug(connection)[:48]}-{local}-{digest[:16]}"
-    assert _NAME_OK.match(name), name
-    return name
-
-
 def prune_access_tokens(serialized: str) -> str:
     """The MSAL cache JSON without access tokens (refresh tokens, accounts, id tokens kept)."""
     data = json.loads(serialized) if serialized else {}
@@ -71,8 +44,17 @@ def prune_access_tokens(serialized: str) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
-def encode_envelope(serialized: str, *, account: str | None, now: float | None = None) -> str:
+def encode_envelope(
+    serialized: str,
+    *,
+    account: str | None,
+    now: float | None = None,
+    identity: tuple[str, str] | None = None,
+) -> str:
     """The stored value: who is signed in, when the cache was written, and MSAL's cache.
+
+    `identity` (user sign-ins) is the account's (tid, oid): what the sign-in is bound to;
+    `account` (the UPN) is kept for display.
 
     `savedAt` is also when the refresh token was last used: a silent refresh rotates it, which
     is what makes the cache change and get written. Raises TokenCacheTooLarge over 25 KB.
@@ -81,6 +63,7 @@ def encode_envelope(serialized: str, *, account: str | None, now: float | None =
         {
             "v": ENVELOPE_VERSION,
             "account": account,
+            **({"tid": identity[0], "oid": identity[1]} if identity else {}),
             "savedAt": int(now if now is not None else time.time()),
             "msal": prune_access_tokens(serialized),
         },
@@ -101,6 +84,8 @@ class CacheState:
     account: str | None
     saved_at: int | None
     has_refresh_token: bool
+    # The (tid, oid) a user sign-in is bound to; None for service accounts and old caches.
+    identity: tuple[str, str] | None = None
 
     def days_left(self, now: float | None = None) -> float | None:
         """Days until Entra's 90-day inactivity limit ends the refresh token (None: unknown)."""
@@ -114,10 +99,13 @@ def decode_envelope(value: str | None) -> tuple[str, CacheState]:
     """(MSAL cache JSON, its state) of a stored value; tolerates a bare MSAL cache and None."""
     if not value:
         return "", CacheState(None, None, False)
+    identity: tuple[str, str] | None = None
     data = json.loads(value)
     if isinstance(data, dict) and data.get("v") == ENVELOPE_VERSION and "msal" in data:
         serialized = data["msal"] or ""
         account, saved_at = data.get("account"), data.get("savedAt")
+        if data.get("tid") and data.get("oid"):
+            identity = (str(data["tid"]), str(data["oid"]))
     else:
         serialized, account, saved_at = value, None, None
     msal_data = json.loads(serialized) if serialized else {}
@@ -125,21 +113,26 @@ def decode_envelope(value: str | None) -> tuple[str, CacheState]:
         accounts = list((msal_data.get("Account") or {}).values())
         account = accounts[0].get("username") if accounts else None
     has_rt = bool(msal_data.get("RefreshToken"))
-    return serialized, CacheState(account, saved_at, has_rt)
+    return serialized, CacheState(account, saved_at, has_rt, identity)
 
 
 class KeyVaultTokenCache:
     """One MSAL SerializableTokenCache mirrored to one Key Vault secret (one per process)."""
 
-    def __init__(self, secrets: SecretStore, secret_name: str) -> None:
+    def __init__(
+        self, secrets: SecretStore, secret_name: str, tags: dict[str, str] | None = None
+    ) -> None:
         import msal
 
         self.secrets = secrets
         self.secret_name = secret_name
+        # Written with every store: the cache's kind and owning connection (exact removal).
+        self.tags = dict(tags or {})
         self.cache = msal.SerializableTokenCache()
         self.lock = threading.RLock()
         self.loaded = False
         self._stored: str | None = None
+        self._decoded: tuple[str | None, CacheState] | None = None
         # (monotonic deadline, reason) of the last "a person must sign in" answer: calls for a
         # revoked sign-in stop costing a token request each.
         self._refused: tuple[float, str] | None = None
@@ -178,13 +171,24 @@ class KeyVaultTokenCache:
 
     def state(self) -> CacheState:
         with self.lock:
-            return decode_envelope(self._stored)[1]
+            # Asked on every token call: decode the stored value once per value.
+            if self._decoded is None or self._decoded[0] is not self._stored:
+                self._decoded = (self._stored, decode_envelope(self._stored)[1])
+            return self._decoded[1]
 
-    def replace(self, serialized: str, *, account: str | None) -> None:
+    def identity(self) -> tuple[str, str] | None:
+        """The (tid, oid) the stored sign-in is bound to (None: select by account name)."""
+        return self.state().identity
+
+    def replace(
+        self, serialized: str, *, account: str | None, identity: tuple[str, str] | None = None
+    ) -> None:
         """Store a whole new sign-in (device code, auth code) and use it from now on."""
         with self.lock:
-            value = encode_envelope(serialized, account=account)
-            self.secrets.set(self.secret_name, value, content_type="application/json")
+            value = encode_envelope(serialized, account=account, identity=identity)
+            self.secrets.set(
+                self.secret_name, value, content_type="application/json", tags=self.tags
+            )
             self.cache.deserialize(serialized)
             self._stored = value
             self.loaded = True
@@ -199,13 +203,17 @@ class KeyVaultTokenCache:
             if not self.cache.has_state_changed:
                 return False
             # MSAL's serialize() clears has_state_changed; it is set again if the write fails.
-            value = encode_envelope(self.cache.serialize(), account=account)
+            value = encode_envelope(
+                self.cache.serialize(), account=account, identity=self.state().identity
+            )
             stored_msal = decode_envelope(self._stored)[0] if self._stored else ""
             if stored_msal and json.loads(stored_msal) == json.loads(json.loads(value)["msal"]):
                 self.cache.has_state_changed = False
                 return False
             try:
-                self.secrets.set(self.secret_name, value, content_type="application/json")
+                self.secrets.set(
+                    self.secret_name, value, content_type="application/json", tags=self.tags
+                )
             except SecretsUnavailable as exc:
                 # The caller holds a valid token: failing its request over a write-back would
                 # waste it. The flag stays set, so the next call writes the change again; the

@@ -30,10 +30,10 @@ from shared.errors import (
     ReauthRequired,
     ValidationFailed,
 )
-from shared.identity import signin
+from shared.identity import secret_names, signin
 from shared.identity.connections import Connection, ConnectionRegistry
 from shared.identity.secrets import SecretStore
-from shared.identity.token_cache import KeyVaultTokenCache, user_cache_name
+from shared.identity.token_cache import KeyVaultTokenCache
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -219,19 +219,34 @@ class _DelegatedProvider:
         self._apps: dict[tuple[str, str, str], Any] = {}
         self._lock = threading.Lock()
 
-    def cache(self, secret_name: str) -> KeyVaultTokenCache:
+    def cache(self, secret_name: str, tags: dict[str, str] | None = None) -> KeyVaultTokenCache:
         """The process's one cache object for a secret (created on first use, loaded lazily)."""
         with self._lock:
             key = ("cache", secret_name)
             cache = self._caches.get(key)
             if cache is None:
-                cache = self._caches[key] = KeyVaultTokenCache(self.secrets, secret_name)
+                cache = self._caches[key] = KeyVaultTokenCache(self.secrets, secret_name, tags)
             return cache
 
     def _silent(
-        self, app: Any, connection: Connection, username: str | None, force_refresh: bool
+        self,
+        app: Any,
+        connection: Connection,
+        username: str | None,
+        force_refresh: bool,
+        identity: tuple[str, str] | None = None,
     ) -> dict[str, Any] | None:
-        accounts = app.get_accounts(username=username) if username else app.get_accounts()
+        if identity is not None:
+            # Bound by tenant and object id (immutable), not by the UPN (which can change).
+            tid, oid = identity
+            accounts = [
+                a
+                for a in app.get_accounts()
+                if str(a.get("realm", "")).casefold() == tid.casefold()
+                and str(a.get("local_account_id", "")).casefold() == oid.casefold()
+            ]
+        else:
+            accounts = app.get_accounts(username=username) if username else app.get_accounts()
         if not accounts:
             return None
         with _entra_errors(connection):
@@ -259,9 +274,9 @@ class _DelegatedProvider:
             if refused is not None and not cache.load(force=True):
                 raise reauth(refused)
             cache.load()
-            result = self._silent(app, connection, username, force_refresh)
+            result = self._silent(app, connection, username, force_refresh, cache.identity())
             if (result is None or "access_token" not in result) and cache.load(force=True):
-                result = self._silent(app, connection, username, force_refresh)
+                result = self._silent(app, connection, username, force_refresh, cache.identity())
             if result is not None and "access_token" in result:
                 cache.save_if_changed(account=username or cache.state().account)
                 return result["access_token"]
@@ -330,7 +345,9 @@ class ServiceAccountTokenProvider(_DelegatedProvider):
     ) -> str:
         if connection.credential.type == "password":
             return self._password_token(connection, force_refresh)
-        cache = self.cache(connection.credential.secret_name)
+        cache = self.cache(
+            connection.credential.secret_name, secret_names.tags("token-cache", connection.name)
+        )
         app = self.app(connection, cache.cache)
         return self._acquire(
             app,
@@ -401,6 +418,13 @@ class UserTokenProvider(_DelegatedProvider):
                     self._apps[key] = app
             return app
 
+    def user_cache(self, connection: str, user: str) -> KeyVaultTokenCache:
+        """The cache object of `user`'s sign-in on `connection` (tagged with both)."""
+        return self.cache(
+            secret_names.user_cache_secret(connection, user),
+            secret_names.tags("user-cache", connection, user=user.casefold()),
+        )
+
     def sign_in_url(self, connection: Connection, user: str) -> str:
         """Absolute when PUBLIC_BASE_URL is set; otherwise relative (the HTTP edge completes it
         from the request's own URL)."""
@@ -416,7 +440,7 @@ class UserTokenProvider(_DelegatedProvider):
                 f"Connection {connection.name!r} signs in per user: say whose sign-in to use.",
                 details=[Detail("user", "the UPN of the user whose sign-in sends (user mode)")],
             )
-        cache = self.cache(user_cache_name(connection.name, user))
+        cache = self.user_cache(connection.name, user)
         app = self.app(connection, user, cache)
         url = self.sign_in_url(connection, user)
 
@@ -491,6 +515,7 @@ class UserTokenProvider(_DelegatedProvider):
             )
         claims = result.get("id_token_claims") or {}
         signed_in = str(claims.get("preferred_username") or "")
+        identity = signed_in_identity(connection, claims)
         if signed_in.casefold() != state.user.casefold():
             # Binding one person's mailbox to another's name would let them send as that name.
             raise signin.SignInError(
@@ -498,13 +523,45 @@ class UserTokenProvider(_DelegatedProvider):
                 f"{state.user}. Nothing was stored; sign in with {state.user}.",
                 403,
             )
-        cache = self.cache(user_cache_name(connection.name, state.user))
-        cache.replace(scratch.serialize(), account=state.user)
+        cache = self.user_cache(connection.name, state.user)
+        cache.replace(scratch.serialize(), account=state.user, identity=identity)
         with self._lock:
             # The next token() builds its app on the new cache content.
             for k in [k for k in self._apps if k[:2] == (connection.name, state.user.casefold())]:
                 del self._apps[k]
         return signed_in
+
+
+_GUID_LENGTH = 36
+
+
+def signed_in_identity(connection: Connection, claims: dict[str, Any]) -> tuple[str, str]:
+    """(tid, oid) of an id token: who signed in, as Entra recommends binding it.
+
+    Both are immutable; `preferred_username` is not (a renamed or re-used UPN must not carry a
+    sign-in over to another person). A tenant id other than the connection's (when it names
+    its tenant by GUID) is refused: the sign-in must come from the connection's own directory.
+    Raises signin.SignInError (403).
+    """
+    tid, oid = str(claims.get("tid") or ""), str(claims.get("oid") or "")
+    if not tid or not oid:
+        raise signin.SignInError(
+            "The sign-in answer does not say which account signed in (tid, oid). Nothing was "
+            "stored.",
+            403,
+        )
+    expected = connection.tenant_id.strip()
+    if (
+        len(expected) == _GUID_LENGTH
+        and expected.count("-") == 4
+        and tid.casefold() != expected.casefold()
+    ):
+        raise signin.SignInError(
+            "You signed in with an account of another organisation. Nothing was stored; sign in "
+            "with your account in this connection's organisation.",
+            403,
+        )
+    return tid, oid
 
 
 class Tokens:

@@ -1,7 +1,10 @@
 """Signed callbacks: POST an operation's final status to its `callbackUrl`, with retries.
 
-The body is JSON; it is signed with the connection's signing secret (Key Vault,
-`connection-<slug>-signing-key`) as described in shared/signatures.py. Only https URLs whose
+The body is JSON; the request is signed with the connection's signing key (Key Vault
+`sign-<id>`) under the same RFC 9421 profile as incoming requests (shared/signatures.py), so a
+receiver verifies it with the same library. A callbackUrl is accepted only on a connection that
+has a signing key, and once the operation is final only its query-less form is kept (a SAS
+token in it must not sit in the table for the retention period). Only https URLs whose
 host is on the connection's `callbackUrlHosts` are used; private and loopback addresses are
 refused unless the connection allows private hosts (as for attachment URLs), and so is port
 other than 443; the address each connection reaches is checked again (shared.urlsafety's
@@ -36,8 +39,20 @@ BACKOFF_START = 0.5
 TIMEOUT_SECONDS = 10.0
 
 
-def check_callback_url(url: str, connection: Connection) -> None:
-    """Raise ValidationFailed (field `callbackUrl`) unless the connection allows `url`."""
+def check_callback_url(url: str, connection: Connection, *, has_signing_key: bool = True) -> None:
+    """Raise ValidationFailed (field `callbackUrl`) unless the connection allows `url` and can
+    sign the callback (it has a signing key)."""
+    if not has_signing_key:
+        raise ValidationFailed(
+            "The callback URL cannot be used with this connection.",
+            details=[
+                Detail(
+                    "callbackUrl",
+                    f"connection {connection.name!r} has no signing key to sign callbacks with; "
+                    "an admin creates one with `python -m admin connections add`",
+                )
+            ],
+        )
     try:
         check_attachment_url(
             url,
@@ -92,6 +107,7 @@ def deliver(
     body: dict[str, Any],
     secret: str,
     *,
+    key_id: str,
     session: Any = None,
     allow_private: bool = False,
     attempts: int = ATTEMPTS,
@@ -105,8 +121,10 @@ def deliver(
     outcome: dict[str, Any] = {"status": "failed", "attempts": 0}
     for attempt in range(attempts):
         outcome["attempts"] = attempt + 1
-        # A fresh timestamp per try: a retry minutes later must not look stale.
-        headers = {"Content-Type": "application/json", **sign(secret, data)}
+        # A fresh signature (created, nonce) per try: a retry minutes later must not look stale
+        # or like a replay to a receiver that remembers nonces.
+        plain = {"Content-Type": "application/json"}
+        headers = {**plain, **sign(secret, key_id, "POST", url, plain, data)}
         try:
             resp = http.post(
                 url, data=data, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False
@@ -136,17 +154,15 @@ def deliver(
 
 def send_final_callback(op: Any) -> None:
     """Deliver `op`'s status to its callbackUrl and record the outcome on the operation."""
-    from shared.identity.connections import connection_secret_name
     from shared.runtime import get_runtime
-    from shared.signatures import signing_secret_name
     from shared.work.store import get_store
 
     runtime = get_runtime()
-    secret = runtime.secrets.get(signing_secret_name(connection_secret_name(op.connection)))
+    connection = runtime.connections.get(op.connection)
+    secret = runtime.connections.signing_key(connection)
     if not secret:
-        op.callback = {"status": "failed", "attempts": 0, "reason": "no signing secret"}
+        op.callback = {"status": "failed", "attempts": 0, "reason": "no signing key"}
     else:
-        connection = runtime.connections.get(op.connection)
         try:
             check_callback_url(op.callback_url, connection)
         except ValidationFailed:
@@ -156,12 +172,16 @@ def send_final_callback(op: Any) -> None:
                 op.callback_url,
                 payload(op),
                 secret,
+                key_id=connection.name,
                 allow_private=connection.allow_private_attachment_hosts,
             )
     store = get_store(runtime.settings)
     current = store.get(op.operation_id)
     if current is not None:
         current.callback = op.callback
+        if current.terminal and current.callback_url:
+            # Final: no more callbacks. Keep where it went, not the query (often a SAS token).
+            current.callback_url = redact_url(current.callback_url)
         try:
             store.save(current)
         except Exception as exc:  # the status itself is recorded; only the receipt is lost

@@ -204,8 +204,9 @@ def from_entity(entity: Any) -> Operation:
     return op
 
 
-def make_table_client(settings: Settings) -> Any:
-    """A TableClient for the operations table: connection string locally, identity in Azure."""
+def make_table_client(settings: Settings, table: str = OPERATIONS_TABLE) -> Any:
+    """A TableClient for `table` (default: operations): connection string locally, identity in
+    Azure."""
     from azure.data.tables import TableServiceClient
 
     if settings.storage_connection:
@@ -221,7 +222,7 @@ def make_table_client(settings: Settings) -> Any:
             "No storage is configured: set AzureWebJobsStorage (a connection string) or "
             "AzureWebJobsStorage__tableServiceUri with a managed identity."
         )
-    return service.get_table_client(OPERATIONS_TABLE)
+    return service.get_table_client(table)
 
 
 class OperationStore:

@@ -82,7 +82,7 @@ def store_connections(sandbox_url: str, ca: str) -> None:
     from azure.keyvault.secrets import SecretClient
 
     from devhost.bootstrap import SANDBOX_CLIENT_ID, SANDBOX_TENANT_ID, store_sandbox_connection
-    from shared.identity.connections import connection_secret_name, save_connection
+    from shared.identity.connections import save_connection
 
     store_sandbox_connection(sandbox_url, ca)
     credential = ClientSecretCredential(
@@ -97,9 +97,7 @@ def store_connections(sandbox_url: str, ca: str) -> None:
         signed = sandbox_connection(sandbox_url, SIGNED_CONNECTION)
         signed["callbackUrlHosts"] = ["127.0.0.1"]
         signed["requireSignedRequests"] = True
-        save_connection(client, signed, SANDBOX_CLIENT_SECRET)
-        name = f"{connection_secret_name(SIGNED_CONNECTION)}-signing-key"
-        client.set_secret(name, SIGNING_SECRET)
+        save_connection(client, signed, SANDBOX_CLIENT_SECRET, signing_key=SIGNING_SECRET)
     finally:
         client.close()
         credential.close()

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from shared.identity.connections import save_connection
+from shared.identity.secret_names import credential_secret
 from shared.operations.context import OperationContext
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -51,9 +52,10 @@ def sandbox_connection(url: str) -> dict:
         "attachmentUrlHosts": ["127.0.0.1"],
         "allowPrivateAttachmentHosts": True,
         "callbackUrlHosts": [],
+        "requireSignedRequests": False,
         "credential": {
             "type": "client_secret",
-            "secretName": "connection-contoso-test-client-secret",
+            "secretName": credential_secret(CONNECTION),
         },
     }
 

@@ -83,7 +83,7 @@ def _connection(**extra) -> object:
         "mode": "app",
         "tenantId": "t",
         "clientId": "c",
-        "credential": {"type": "client_secret", "secretName": "s"},
+        "credential": {"type": "client_secret"},
         "attachmentUrlHosts": ["127.0.0.1", "localhost"],
     }
     return parse_connection({**base, **extra})

@@ -4,6 +4,7 @@ import pytest
 
 from shared.errors import ValidationFailed
 from shared.identity.connections import connection_secret_name, parse_connection, sender_allowed
+from shared.identity.secret_names import credential_secret
 from shared.settings import Settings
 
 CONN = {
@@ -12,13 +13,13 @@ CONN = {
     "tenantId": "t",
     "clientId": "c",
     "allowedSenders": ["*@contoso.test", "boss@other.nl"],
-    "credential": {"type": "client_secret", "secretName": "connection-contoso-test-client-secret"},
+    "credential": {"type": "client_secret", "secretName": credential_secret("contoso.test")},
 }
 
 
-def test_secret_name_slug_replaces_everything_outside_lowercase_alnum():
-    assert connection_secret_name("contoso.test") == "connection-contoso-test"
-    assert connection_secret_name("Documizers.COM_x") == "connection-documizers-com-x"
+def test_secret_name_is_a_readable_slug_and_a_hash_of_the_exact_name():
+    assert connection_secret_name("contoso.test").startswith("conn-contoso-test-")
+    assert connection_secret_name("contoso.test") != connection_secret_name("contoso-test")
 
 
 def test_sender_allowlist_exact_and_domain_wildcard():
@@ -50,3 +51,10 @@ def test_credential_secret_name_must_be_a_key_vault_name():
     bad = {**CONN, "credential": {"type": "client_secret", "secretName": "has spaces"}}
     with pytest.raises(ValidationFailed):
         parse_connection(bad)
+
+
+def test_a_connection_may_only_name_its_own_credential_secret():
+    other = {**CONN, "credential": {"type": "client_secret", "secretName": credential_secret("x")}}
+    with pytest.raises(ValidationFailed) as exc:
+        parse_connection(other)
+    assert [d.field for d in exc.value.details] == ["credential.secretName"]

@@ -167,7 +167,7 @@ def test_app_tokens_are_serialised_per_connection_not_per_process():
         "mode": "app",
         "tenantId": "t",
         "clientId": "c",
-        "credential": {"type": "client_secret", "secretName": "s"},
+        "credential": {"type": "client_secret"},
     }
     a = parse_connection({**base, "name": "a.test"})
     b = parse_connection({**base, "name": "b.test"})

@@ -12,9 +12,9 @@ from shared.operations.context import OperationContext
 
 
 def context(mode: str) -> OperationContext:
-    credential = {"type": "client_secret", "secretName": "connection-c-test-client-secret"}
+    credential = {"type": "client_secret"}
     if mode == "service_account":
-        credential = {"type": "token_cache", "secretName": "svccache-c-test"}
+        credential = {"type": "token_cache"}
     document = {
         "name": "c.test",
         "mode": mode,
