@@ -137,12 +137,24 @@ def bg_fixture(sandbox, azurite, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 def wait_status(
-    host: Devhost, operation_id: str, done: Callable[[dict], bool], timeout: float = 60.0
+    host: Devhost,
+    operation_id: str,
+    done: Callable[[dict], bool],
+    timeout: float = 60.0,
+    *,
+    signing_key: str | None = None,
+    connection: str | None = None,
 ) -> dict:
-    """Poll GET /api/operations/{id} until `done(status)` (bounded); returns the last status."""
+    """Poll GET /api/operations/{id} until `done(status)` (bounded); returns the last status.
+    With `signing_key`, each GET is signed for `connection` (a fresh nonce each time)."""
     deadline = time.monotonic() + timeout
     while True:
-        resp = host.get(f"/api/operations/{operation_id}", timeout=30)
+        kw: dict[str, Any] = {}
+        if signing_key:
+            from tests.caller_signing import caller_auth
+
+            kw["auth"] = caller_auth(signing_key, connection or SIGNED_CONNECTION)
+        resp = host.get(f"/api/operations/{operation_id}", timeout=30, **kw)
         body = resp.json() if resp.status_code == 200 else {}
         if body and done(body):
             return body

@@ -95,7 +95,10 @@ def admin_json(devhost, *args: str, stdin: str | None = None) -> Any:
 
 
 def sandbox_flags(sandbox_url: str) -> list[str]:
+    """The sandbox's tenant and hosts. These connections are about sign-ins, not request
+    signatures, so they accept unsigned requests (tests/e2e/test_security_*.py sign)."""
     return [
+        "--allow-unsigned",
         "--tenant",
         SANDBOX_TENANT_ID,
         "--client-id",

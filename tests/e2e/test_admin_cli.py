@@ -49,7 +49,7 @@ def test_add_show_list_and_remove_an_app_connection_as_json(fresh_devhost, sandb
     assert shown["credential"] == "client_secret"
     assert SANDBOX_CLIENT_SECRET not in str(shown)
     assert name in [c["name"] for c in listed["connections"]]
-    assert len(removed["removedSecrets"]) == 2
+    assert len(removed["removedSecrets"]) == 3  # credential, signing key, connection
     assert stored_secret(sandbox, shown["credentialSecretName"]) is None
     gone = admin(fresh_devhost, "show", name, "--json")
     assert gone.returncode == 1

@@ -3,8 +3,6 @@ failures, the poison queue, signed callbacks and inbound signatures."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -12,7 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 
+from tests.caller_signing import caller_auth
 from tests.e2e.background_support import (
     MAX_DEQUEUE,
     SIGNED_CONNECTION,
@@ -149,50 +149,45 @@ def test_a_message_that_fails_every_time_ends_in_the_poison_queue_saying_so(
 
 
 def test_callbacks_arrive_signed_with_the_documented_algorithm(bg, sandbox):
+    from http_message_signatures import MappingKeyResolver
+    from requests_http_signature import HTTPSignatureAuth, algorithms
+
     with CallbackReceiver(Path(sandbox.ca).parent) as receiver:
         payload = mail("with callback", connection=SIGNED_CONNECTION, callbackUrl=receiver.url)
-        raw = json.dumps(payload).encode()
         resp = bg.post(
-            "/api/mail/send",
-            data=raw,
-            headers={"Content-Type": "application/json", **sign_independently(raw)},
+            "/api/mail/send", json=payload, auth=caller_auth(SIGNING_SECRET, SIGNED_CONNECTION)
         )
         assert resp.status_code == 202, resp.text
         op = resp.json()["operationId"]
         assert until(lambda: receiver.received, 60)
     got = receiver.received[0]
-    timestamp = got.headers["X-Signature-Timestamp"]
-    expected = hmac.new(
-        SIGNING_SECRET.encode(), timestamp.encode() + b"." + got.body, hashlib.sha256
-    ).hexdigest()
-    assert got.headers["X-Signature"] == f"sha256={expected}"
-    assert abs(time.time() - int(timestamp)) < 300
+    # The receiver's side, as docs/operations.md shows it: the same library, our profile.
+    request = requests.Request("POST", receiver.url, data=got.body, headers=got.headers).prepare()
+    verified = HTTPSignatureAuth.verify(
+        request,
+        signature_algorithm=algorithms.HMAC_SHA256,
+        key_resolver=MappingKeyResolver(
+            public_keys={SIGNED_CONNECTION: SIGNING_SECRET.encode()}, private_keys={}
+        ),
+        require_components=("@method", "@path", "content-digest"),
+    )
+    assert verified.parameters["keyid"] == SIGNED_CONNECTION and verified.nonce
+    assert abs(time.time() - int(verified.parameters["created"])) < 300
     body = json.loads(got.body)
     assert body["operationId"] == op and body["status"] == "succeeded"
-    status = wait_status(bg, op, lambda b: "callback" in b, timeout=20)
+    status = wait_status(bg, op, lambda b: "callback" in b, timeout=20, signing_key=SIGNING_SECRET)
     assert status["callback"]["status"] == "delivered"
 
 
-def sign_independently(body: bytes, *, secret: str = SIGNING_SECRET, age: int = 0) -> dict:
-    timestamp = str(int(time.time()) - age)
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return {"X-Signature-Timestamp": timestamp, "X-Signature": f"sha256={digest.hexdigest()}"}
-
-
 @pytest.mark.parametrize(
-    "headers",
-    [
-        {},
-        {"secret": "wrong-secret"},
-        {"age": 301},
-    ],
-    ids=["unsigned", "wrong secret", "stale"],
+    "auth",
+    [None, caller_auth("wrong-secret", SIGNED_CONNECTION), caller_auth(SIGNING_SECRET, "other")],
+    ids=["unsigned", "wrong key", "other keyid"],
 )
-def test_a_bad_inbound_signature_is_401(bg, headers):
+def test_a_bad_inbound_signature_is_401(bg, auth):
     raw = json.dumps(mail("signed?", connection=SIGNED_CONNECTION)).encode()
-    signed = sign_independently(raw, **headers) if headers else {}
     resp = bg.post(
-        "/api/mail/send", data=raw, headers={"Content-Type": "application/json", **signed}
+        "/api/mail/send", data=raw, headers={"Content-Type": "application/json"}, auth=auth
     )
     assert resp.status_code == 401, resp.text
     assert resp.json()["error"]["code"] == "unauthorized"

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from shared.identity.token_cache import service_account_cache_name
+from shared.identity.secret_names import token_cache_secret as service_account_cache_name
 from tests.e2e.connections_kit import (
     SEEN_SECRETS,
     add_service_account,

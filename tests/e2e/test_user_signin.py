@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from shared.identity.token_cache import user_cache_name
+from shared.identity.secret_names import user_cache_secret as user_cache_name
 from tests.conftest import SEED_PASSWORD
 from tests.e2e.connections_kit import (
     CLI_OUTPUT,
