@@ -71,6 +71,19 @@ IdempotencyKey = Annotated[
 ]
 
 
+# Checked against its pattern by the connection registry, not here: a malformed name must get
+# the same 404 as an unknown one (no answer may depend on which Key Vault secrets exist).
+ConnectionName = Annotated[
+    str,
+    Meta(
+        description=(
+            "A connection name: 1-63 lower-case letters, digits, dots and hyphens "
+            "(`^[a-z0-9][a-z0-9.-]{0,62}$`). Unknown or malformed: 404 unknown_connection."
+        )
+    ),
+]
+
+
 class _Model(msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True):
     """Base: camelCase wire names; unknown fields are an error (they are usually typos)."""
 
@@ -102,7 +115,7 @@ class Attachment(_Model):
 
 
 class _MessageFields(_Model):
-    connection: Annotated[str, Meta(min_length=1, max_length=96)]  # secret names ≤ 127
+    connection: ConnectionName
     from_: Annotated[Email, Meta(description=FROM_DESCRIPTION)] | None = msgspec.field(
         name="from", default=None
     )
@@ -136,7 +149,7 @@ class DraftRequest(_MessageFields):
 class MoveRequest(_Model):
     """POST /api/mail/move: `messageId` or `internetMessageId`, and a destination."""
 
-    connection: Annotated[str, Meta(min_length=1, max_length=96)]  # secret names ≤ 127
+    connection: ConnectionName
     mailbox: Email
     destination: Annotated[
         str,

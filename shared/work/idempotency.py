@@ -1,4 +1,5 @@
-"""Idempotent acceptance: one operation per (connection, idempotency key), decided by the store.
+"""Idempotent acceptance: one operation per (connection, kind, idempotency key), decided by the
+store.
 
 The key is the `Idempotency-Key` header, else the body's `idempotencyKey`, else the operation id.
 The same key with the same payload returns the first operation (and never runs it again); with
@@ -83,7 +84,7 @@ def accept(
         envelope=envelope,
     )
     store.create(op)
-    claim = store.claim_key(key_hash(connection, key or operation_id), operation_id, phash)
+    claim = store.claim_key(key_hash(connection, kind, key or operation_id), operation_id, phash)
     if claim["new"]:
         return Accepted(op, new=True, enqueue=True)
     _discard(store, operation_id)

@@ -3,7 +3,7 @@
 One table (`operations`) holds three kinds of entity, told apart by their keys:
 
 - the operation: PartitionKey = operation id, RowKey = "op" (spreads load over partitions);
-- an idempotency key: PartitionKey = "idem-<sha256(connection, key)>", RowKey = "key";
+- an idempotency key: PartitionKey = "idem-<sha256(connection, kind, key)>", RowKey = "key";
 - a parked-work index entry: PartitionKey = "parked-<sha256(connection)>", RowKey = operation id.
 
 Updates are conditional on the entity's ETag, so two workers that race on one operation cannot
@@ -69,9 +69,10 @@ def digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
-def key_hash(connection: str, key: str) -> str:
-    """The idempotency key's row key: per connection, case-insensitive connection name."""
-    return digest(connection.casefold(), key)
+def key_hash(connection: str, kind: str, key: str) -> str:
+    """The idempotency key's row key: per connection and operation kind (a draft's key never
+    answers for a send)."""
+    return digest(connection.casefold(), kind, key)
 
 
 @dataclass
@@ -319,7 +320,7 @@ class OperationStore:
         with self._unavailable():
             with contextlib.suppress(ResourceNotFoundError):
                 key = self.table.get_entity(
-                    f"idem-{key_hash(op.connection, op.idempotency_key or '')}", KEY_ROW
+                    f"idem-{key_hash(op.connection, op.kind, op.idempotency_key or '')}", KEY_ROW
                 )
                 if key.get("operationId") == op.operation_id:
                     self.table.delete_entity(key["PartitionKey"], KEY_ROW)
