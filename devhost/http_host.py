@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
+from devhost import peak_memory
 from devhost.app_index import IndexedFunction, QueueOutput
 from devhost.invoke import invoke, to_http_response
 from devhost.keys import HostKeys
@@ -96,6 +97,7 @@ class HttpHost:
             body=body,
         )
         started = time.perf_counter()
+        baseline = peak_memory.reset() if peak_memory.enabled() else None
         try:
             outcome = invoke(function, request, self.root)
             response = to_http_response(outcome.result)
@@ -106,6 +108,9 @@ class HttpHost:
             log.exception("Executed 'Functions.%s' (Failed)", function.name)
             return 500, [], b""
         elapsed = (time.perf_counter() - started) * 1000
+        if baseline is not None:
+            growth = peak_memory.peak() - baseline
+            log.info("peak memory of Functions.%s: +%d bytes", function.name, growth)
         log.info(
             "%s %s -> %d (Functions.%s, %.0f ms)",
             method,

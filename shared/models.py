@@ -32,7 +32,12 @@ Mode = Annotated[
         }
     ),
 ]
-Base64 = Annotated[str, Meta(extra_json_schema={"contentEncoding": "base64"})]
+# Kept as a zero-copy view of the request body (shared.base64_content): a big attachment costs
+# no second copy before it is checked, and is decoded chunk by chunk only when uploaded.
+Base64 = Annotated[
+    msgspec.Raw, Meta(extra_json_schema={"type": "string", "contentEncoding": "base64"})
+]
+NO_CONTENT = msgspec.Raw(b"null")
 Email = Annotated[str, Meta(extra_json_schema={"format": "email"}, max_length=320)]
 FROM_DESCRIPTION = (
     "The mailbox that sends. Required, except on a `user`-mode connection, where it defaults "
@@ -107,11 +112,11 @@ class Attachment(_Model):
     """A file attachment: exactly one of `contentBytes` (base64) or `url` (https)."""
 
     name: Annotated[str, Meta(min_length=1, max_length=255)]
-    content_type: str | None = None
-    content_bytes: Base64 | None = None
+    content_type: Annotated[str, Meta(max_length=255)] | None = None
+    content_bytes: Base64 = msgspec.field(default_factory=lambda: NO_CONTENT)
     url: HttpsUrl | None = None
     is_inline: bool = False
-    content_id: str | None = None
+    content_id: Annotated[str, Meta(max_length=255)] | None = None
 
 
 class _MessageFields(_Model):
@@ -301,6 +306,12 @@ class Health(msgspec.Struct):
     version: str
 
 
+def _raw_to_builtins(value: Any) -> Any:
+    if isinstance(value, msgspec.Raw):
+        return msgspec.json.decode(value)
+    raise TypeError(f"cannot convert {type(value).__name__}")
+
+
 def to_builtins(value: Any) -> Any:
-    """A Struct as plain JSON-ready data."""
-    return msgspec.to_builtins(value)
+    """A Struct as plain JSON-ready data (base64 content as its text)."""
+    return msgspec.to_builtins(value, enc_hook=_raw_to_builtins)

@@ -66,7 +66,9 @@ def submit(
     )
 
     settings = runtime.settings
-    request_json = msgspec.to_builtins(request)
+    from shared.models import to_builtins
+
+    request_json = to_builtins(request)
     if request.callback_url:
         connection = runtime.connections.get(request.connection)
         has_key = bool(runtime.connections.signing_key(connection))

@@ -7,14 +7,13 @@ at the first); the semantic rules below collect every problem so a caller fixes 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
 
+from shared import base64_content
 from shared.errors import Detail, ValidationFailed
 from shared.graph.folders import parse_destination
 from shared.models import (
@@ -29,7 +28,13 @@ from shared.models import (
 
 T = TypeVar("T", SendRequest, DraftRequest, MoveRequest)
 
-MAX_RECIPIENTS = 500  # Graph's limit per message (to + cc + bcc)
+MAX_RECIPIENTS = 500  # Graph's limit per message (to + cc + bcc); replyTo counts too here
+MAX_ATTACHMENTS = 250  # far above any real mail; bounds the work one request can ask for
+MAX_DETAILS = 100  # one answer never lists more problems than this
+# Never in a header or a file name: C0 and C1 controls (NUL, CR, LF, VT, ...), DEL, and the
+# Unicode line and paragraph separators (NEL is C1). A tab is allowed: it cannot end a line.
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+UNSAFE_TEXT = "must not contain control characters or line separators"
 MAX_HEADERS = 5  # Graph's limit on internetMessageHeaders
 MAX_HEADER_VALUE = 998  # RFC 5322 line length
 # A practical addr-spec: dot-atom local part and a dotted DNS domain. Quoted local parts are
@@ -73,16 +78,24 @@ def decode(kind: type[T], body: bytes) -> T:
         ) from exc
     problems = check(request)
     if problems:
-        raise ValidationFailed(
-            f"The request has {len(problems)} invalid field(s).", details=problems
-        )
+        shown = problems[:MAX_DETAILS]
+        if len(problems) > MAX_DETAILS:
+            shown.append(Detail(None, f"and {len(problems) - MAX_DETAILS} more problems"))
+        raise ValidationFailed(f"The request has {len(problems)} invalid field(s).", details=shown)
     return request
+
+
+def unsafe(value: str | None) -> bool:
+    """True when `value` holds a character that must never reach a header or a file name."""
+    return bool(value) and _UNSAFE.search(value) is not None
 
 
 def address_problem(address: str) -> str | None:
     """Why `address` is not a usable mail address, or None when it is."""
     if "\r" in address or "\n" in address:
         return "must not contain CR or LF"
+    if unsafe(address):
+        return UNSAFE_TEXT
     if len(address) > 254:
         return "is longer than 254 characters"
     if not _ADDRESS.fullmatch(address):
@@ -95,8 +108,8 @@ def _check_recipient(field: str, value: str | Recipient, out: list[Detail]) -> N
     problem = address_problem(address)
     if problem:
         out.append(Detail(field if isinstance(value, str) else f"{field}.address", problem))
-    if isinstance(value, Recipient) and value.name and ("\r" in value.name or "\n" in value.name):
-        out.append(Detail(f"{field}.name", "must not contain CR or LF"))
+    if isinstance(value, Recipient) and unsafe(value.name):
+        out.append(Detail(f"{field}.name", UNSAFE_TEXT))
 
 
 def _check_url(field: str, url: str, out: list[Detail]) -> None:
@@ -105,6 +118,9 @@ def _check_url(field: str, url: str, out: list[Detail]) -> None:
         host = parts.hostname
     except ValueError:
         out.append(Detail(field, "is not a valid URL"))
+        return
+    if unsafe(url) or any(c.isspace() for c in url):
+        out.append(Detail(field, "must not contain spaces or control characters"))
         return
     if parts.scheme != "https":
         out.append(Detail(field, "must be an https URL"))
@@ -138,10 +154,18 @@ def _check_message(request: SendRequest | DraftRequest, out: list[Detail]) -> No
         out.append(
             Detail("to", f"{total} recipients in to, cc and bcc; Graph allows {MAX_RECIPIENTS}")
         )
+    with_reply_to = total + len(request.reply_to)
+    if total <= MAX_RECIPIENTS < with_reply_to:
+        out.append(
+            Detail(
+                "replyTo",
+                f"{with_reply_to} addresses in to, cc, bcc and replyTo; at most {MAX_RECIPIENTS}",
+            )
+        )
     if isinstance(request, SendRequest) and total == 0:
         out.append(Detail("to", "a mail needs at least one recipient in to, cc or bcc"))
-    if "\r" in request.subject or "\n" in request.subject:
-        out.append(Detail("subject", "must not contain CR or LF"))
+    if unsafe(request.subject):
+        out.append(Detail("subject", UNSAFE_TEXT))
     if request.body is not None and request.body.content_type not in BODY_TYPES:
         out.append(Detail("body.contentType", f"must be one of {', '.join(BODY_TYPES)}"))
     if request.importance not in IMPORTANCE_VALUES:
@@ -153,25 +177,36 @@ def _check_message(request: SendRequest | DraftRequest, out: list[Detail]) -> No
             out.append(
                 Detail(f"headers.{key[:60]}", "header names must start with x- ([A-Za-z0-9-])")
             )
-        if "\r" in value or "\n" in value:
-            out.append(Detail(f"headers.{key[:60]}", "must not contain CR or LF"))
+        if unsafe(value):
+            out.append(Detail(f"headers.{key[:60]}", UNSAFE_TEXT))
         elif len(value) > MAX_HEADER_VALUE:
             out.append(Detail(f"headers.{key[:60]}", f"longer than {MAX_HEADER_VALUE} characters"))
+    if len(request.attachments) > MAX_ATTACHMENTS:
+        out.append(
+            Detail(
+                "attachments", f"{len(request.attachments)} attachments; at most {MAX_ATTACHMENTS}"
+            )
+        )
+        return  # the per-attachment checks would only repeat the point
     for i, att in enumerate(request.attachments):
         field = f"attachments[{i}]"
-        if (att.content_bytes is None) == (att.url is None):
+        has_content = base64_content.present(att.content_bytes)
+        if has_content == (att.url is not None):
             out.append(Detail(field, "give exactly one of contentBytes or url"))
-        if att.content_bytes is not None:
-            try:
-                base64.b64decode(att.content_bytes, validate=True)
-            except (binascii.Error, ValueError):
-                out.append(Detail(f"{field}.contentBytes", "is not valid base64"))
+        if has_content:
+            # Length and alphabet only: nothing is decoded before the request is authorised.
+            problem = base64_content.problem(att.content_bytes)
+            if problem:
+                out.append(Detail(f"{field}.contentBytes", problem))
         if att.url is not None:
             _check_url(f"{field}.url", att.url, out)
         if att.is_inline and not att.content_id:
             out.append(Detail(f"{field}.contentId", "inline attachments need a contentId"))
-        if any(c in att.name for c in "\r\n\x00/\\"):
-            out.append(Detail(f"{field}.name", "must not contain CR, LF, NUL or slashes"))
+        if unsafe(att.name) or any(c in att.name for c in "/\\"):
+            out.append(Detail(f"{field}.name", f"{UNSAFE_TEXT}, nor slashes"))
+        for key, value in (("contentType", att.content_type), ("contentId", att.content_id)):
+            if unsafe(value):
+                out.append(Detail(f"{field}.{key}", UNSAFE_TEXT))
 
 
 def _check_common(request: SendRequest | DraftRequest | MoveRequest, out: list[Detail]) -> None:
@@ -197,6 +232,8 @@ def check(request: SendRequest | DraftRequest | MoveRequest) -> list[Detail]:
             parse_destination(request.destination)
         except ValueError as exc:
             out.append(Detail("destination", str(exc)))
+        if unsafe(request.destination):
+            out.append(Detail("destination", UNSAFE_TEXT))
     else:
         _check_message(request, out)
     _check_common(request, out)

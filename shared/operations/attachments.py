@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import requests
 
+from shared import base64_content
 from shared.errors import AttachmentFetchFailed, Detail, PayloadTooLarge, ValidationFailed
 from shared.graph.client import mailbox_path
 from shared.models import Attachment
@@ -90,12 +91,11 @@ def _rechunk(pieces: Iterator[bytes], size: int) -> Iterator[bytes]:
 
 
 def from_base64(spec: Attachment) -> Source:
-    data = base64.b64decode(spec.content_bytes or "")
-    view = memoryview(data)
+    """The attachment's base64 content, decoded one chunk at a time as it is read."""
     return Source(
         spec,
-        len(data),
-        lambda: (bytes(view[i : i + CHUNK_BYTES]) for i in range(0, len(data), CHUNK_BYTES)),
+        base64_content.decoded_size(spec.content_bytes),
+        lambda: base64_content.decode_chunks(spec.content_bytes, CHUNK_BYTES),
     )
 
 
@@ -210,13 +210,18 @@ def _too_large(field: str, max_bytes: int) -> PayloadTooLarge:
     )
 
 
-def file_attachment(spec: Attachment, data: bytes) -> dict:
-    """A Graph fileAttachment object for bytes we hold."""
+def file_attachment(spec: Attachment, data: bytes | None = None) -> dict:
+    """A Graph fileAttachment object for bytes we hold (default: the request's base64, as is)."""
+    encoded = (
+        base64.b64encode(data).decode("ascii")
+        if data is not None
+        else base64_content.as_str(spec.content_bytes)
+    )
     item: dict = {
         "@odata.type": "#microsoft.graph.fileAttachment",
         "name": spec.name,
         "contentType": spec.content_type or "application/octet-stream",
-        "contentBytes": base64.b64encode(data).decode("ascii"),
+        "contentBytes": encoded,
         "isInline": spec.is_inline,
     }
     if spec.content_id:

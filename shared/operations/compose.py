@@ -6,10 +6,10 @@ and whatever Graph or the attachment sources raise; a half-built draft is delete
 
 from __future__ import annotations
 
-import base64
 import logging
 from urllib.parse import quote
 
+from shared import base64_content
 from shared.errors import (
     SEND_AS_HINT,
     AccessDenied,
@@ -135,18 +135,21 @@ def _inline_split(request: SendRequest | DraftRequest) -> tuple[list[dict], list
     rest: list[int] = []
     budget = INLINE_BUDGET
     for i, att in enumerate(request.attachments):
-        b64 = att.content_bytes
-        if b64 is not None and len(b64) <= budget and len(b64) * 3 // 4 < UPLOAD_THRESHOLD:
-            inline.append(file_attachment(att, base64.b64decode(b64)))
-            budget -= len(b64)
-        else:
-            rest.append(i)
+        if base64_content.present(att.content_bytes):
+            length = base64_content.encoded_length(att.content_bytes)
+            if length <= budget and base64_content.decoded_size(att.content_bytes) < (
+                UPLOAD_THRESHOLD
+            ):
+                inline.append(file_attachment(att))
+                budget -= length
+                continue
+        rest.append(i)
     return inline, rest
 
 
 def _open(request: SendRequest | DraftRequest, index: int, ctx: OperationContext) -> Source:
     att = request.attachments[index]
-    if att.content_bytes is not None:
+    if base64_content.present(att.content_bytes):
         return from_base64(att)
     return from_url(
         att,
@@ -163,9 +166,9 @@ def create_draft(request: SendRequest | DraftRequest, ctx: OperationContext) -> 
     inline, rest = _inline_split(request)
     for i in rest:  # the cheap size check first, before Graph sees anything
         att = request.attachments[i]
-        if att.content_bytes is not None and len(att.content_bytes) * 3 // 4 > (
-            ctx.settings.attachment_max_bytes
-        ):
+        if base64_content.present(att.content_bytes) and base64_content.decoded_size(
+            att.content_bytes
+        ) > (ctx.settings.attachment_max_bytes):
             raise ValidationFailed(
                 "An attachment is too large.",
                 details=[Detail(f"attachments[{i}]", "larger than ATTACHMENT_MAX_BYTES")],

@@ -7,11 +7,11 @@ from the start. Only `saveToSentItems: false` uses sendMail, which can skip the 
 
 from __future__ import annotations
 
-import base64
 import logging
 from datetime import datetime
 from urllib.parse import quote
 
+from shared import base64_content
 from shared.errors import (
     AppError,
     Detail,
@@ -216,7 +216,7 @@ def _send_without_copy(request: SendRequest, ctx: OperationContext) -> SendResul
     attachments: list[dict] = []
     total = 0
     for i, att in enumerate(request.attachments):
-        if att.content_bytes is None:
+        if not base64_content.present(att.content_bytes):
             raise ValidationFailed(
                 "saveToSentItems=false needs all attachments as contentBytes.",
                 details=[
@@ -227,8 +227,8 @@ def _send_without_copy(request: SendRequest, ctx: OperationContext) -> SendResul
                     )
                 ],
             )
-        total += len(att.content_bytes)
-        attachments.append(file_attachment(att, base64.b64decode(att.content_bytes)))
+        total += base64_content.encoded_length(att.content_bytes)
+        attachments.append(file_attachment(att))
     if total > INLINE_BUDGET or total * 3 // 4 >= UPLOAD_THRESHOLD:
         raise ValidationFailed(
             "Attachments too large for a mail without a Sent Items copy.",

@@ -11,7 +11,6 @@ import pytest
 import requests
 
 from shared.identity.connections import save_connection
-from shared.identity.secret_names import credential_secret
 from shared.operations.context import OperationContext
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -53,10 +52,7 @@ def sandbox_connection(url: str) -> dict:
         "allowPrivateAttachmentHosts": True,
         "callbackUrlHosts": [],
         "requireSignedRequests": False,
-        "credential": {
-            "type": "client_secret",
-            "secretName": credential_secret(CONNECTION),
-        },
+        "credential": {"type": "client_secret"},  # its secret name is derived from the name
     }
 
 

@@ -22,6 +22,7 @@ from auth_routes import flow
 from shared.errors import AttachmentFetchFailed, AuthFailed, ReauthRequired, ValidationFailed
 from shared.graph.client import environment_session
 from shared.identity.connections import parse_connection, save_connection
+from shared.identity.secret_names import connection_secret, credential_secret
 from shared.identity.signin import SignInError
 from shared.models import Attachment
 from shared.operations.attachments import UPLOAD_THRESHOLD, from_url
@@ -187,10 +188,15 @@ def test_a_host_that_rebinds_to_loopback_after_the_check_is_refused():
 def test_callbacks_go_through_the_peer_check_unless_the_connection_allows_private_hosts():
     with local_server() as server:
         url = f"http://127.0.0.1:{server.server_port}/hook?token=CALLBACKSECRET"
-        refused = deliver(url, {"status": "succeeded"}, "k" * 32, sleep=lambda s: None)
+        refused = deliver(url, {"status": "succeeded"}, "k" * 32, key_id="c", sleep=lambda s: None)
         seen_after_refusal = list(server.seen)
         allowed = deliver(
-            url, {"status": "succeeded"}, "k" * 32, allow_private=True, sleep=lambda s: None
+            url,
+            {"status": "succeeded"},
+            "k" * 32,
+            key_id="c",
+            allow_private=True,
+            sleep=lambda s: None,
         )
 
     assert refused["status"] == "failed" and "internal" in refused["reason"]
@@ -222,7 +228,7 @@ def _signed_in_service_account(sandbox, runtime, client) -> object:
         name="sa.contoso.test",
         mode="service_account",
         account="svc-docuflow@contoso.test",
-        credential={"type": "token_cache", "secretName": "connection-sa-contoso-test-token-cache"},
+        credential={"type": "token_cache"},
     )
     save_connection(client, doc, None)
     connection = runtime.connections.get("sa.contoso.test")
@@ -284,12 +290,9 @@ def test_a_sign_in_stored_by_another_instance_ends_the_remembered_refusal(fresh_
 
 def test_a_corrupt_connection_and_a_missing_credential_are_configuration_errors(fresh_sandbox):
     runtime, client = _runtime(fresh_sandbox)
-    client.set_secret("connection-broken-test", '{"name": "broken.test", "mode": 7}')
+    client.set_secret(connection_secret("broken.test"), '{"name": "broken.test", "mode": 7}')
     doc = sandbox_connection(fresh_sandbox.url)
-    doc.update(
-        name="nocred.test",
-        credential={"type": "client_secret", "secretName": "connection-nocred-test-secret"},
-    )
+    doc.update(name="nocred.test", credential={"type": "client_secret"})
     save_connection(client, doc, None)
 
     with pytest.raises(AuthFailed) as corrupt:
@@ -297,10 +300,11 @@ def test_a_corrupt_connection_and_a_missing_credential_are_configuration_errors(
     with pytest.raises(AuthFailed) as missing:
         runtime.tokens.source(runtime.connections.get("nocred.test"))()
 
-    assert corrupt.value.status >= 500 and "connection-broken-test" in corrupt.value.message
+    assert corrupt.value.status >= 500
+    assert connection_secret("broken.test") in corrupt.value.message
     assert "admin connections add" in corrupt.value.message
     assert missing.value.status >= 500
-    assert "connection-nocred-test-secret" in missing.value.message
+    assert credential_secret("nocred.test") in missing.value.message
 
 
 def test_every_refused_sign_in_link_gets_the_same_answer(fresh_sandbox, caplog):
@@ -309,7 +313,7 @@ def test_every_refused_sign_in_link_gets_the_same_answer(fresh_sandbox, caplog):
     doc = sandbox_connection(fresh_sandbox.url)
     doc.update(name="users.test", mode="user", allowedSenders=["anna@contoso.test"])
     save_connection(client, doc, SEED_CLIENT_SECRET)
-    client.set_secret("connection-broken-test", '{"name": "broken.test", "mode": 7}')
+    client.set_secret(connection_secret("broken.test"), '{"name": "broken.test", "mode": 7}')
     base = "http://127.0.0.1:7071"
 
     answers = []

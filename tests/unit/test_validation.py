@@ -198,3 +198,67 @@ def test_valid_move_decodes():
     }
     req = decode(MoveRequest, json.dumps(raw).encode())
     assert req.internet_message_id == "<i@x>" and req.create_missing_folders is True
+
+
+# --- finding 9: caps, and no control or line-separator character in headers or file names ---
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x0b", "\u0085", "\u2028", "\u2029", "\r", "\n", "\x7f"])
+def test_control_and_line_separator_characters_are_refused_in_every_header_and_file_name(bad):
+    request = body(
+        subject=f"s{bad}x",
+        headers={"x-case": f"v{bad}x"},
+        to=[{"address": "a@contoso.test", "name": f"A{bad}B"}],
+        attachments=[
+            {
+                "name": f"f{bad}.txt",
+                "contentBytes": "aGk=",
+                "contentType": f"text/plain{bad}X-Evil: 1",
+                "contentId": f"id{bad}x",
+                "isInline": True,
+            }
+        ],
+    )
+    with pytest.raises(ValidationFailed) as exc:
+        decode(SendRequest, request)
+    assert fields_of(exc) == {
+        "subject",
+        "headers.x-case",
+        "to[0].name",
+        "attachments[0].name",
+        "attachments[0].contentType",
+        "attachments[0].contentId",
+    }
+
+
+def test_a_tab_in_a_subject_is_fine():
+    decode(SendRequest, body(subject="a\tb"))
+
+
+def test_reply_to_counts_towards_500_addresses_and_attachments_stop_at_250():
+    many = [f"r{i}@contoso.test" for i in range(20_000)]
+    with pytest.raises(ValidationFailed) as exc:
+        decode(SendRequest, body(replyTo=many))
+    assert fields_of(exc) == {"replyTo"}
+    files = [{"name": f"{i}.txt", "contentBytes": "aGk="} for i in range(3_000)]
+    with pytest.raises(ValidationFailed) as exc:
+        decode(SendRequest, body(attachments=files))
+    assert fields_of(exc) == {"attachments"}
+    decode(SendRequest, body(attachments=files[:250], replyTo=many[:499]))
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [("aGk", "multiple of 4"), ("a?k=", "only A-Z"), ("=aGk", "only A-Z"), (123, "string")],
+)
+def test_base64_is_checked_by_length_and_alphabet(content, why):
+    with pytest.raises(ValidationFailed) as exc:
+        decode(SendRequest, body(attachments=[{"name": "a", "contentBytes": content}]))
+    assert why in exc.value.details[0].message
+
+
+def test_a_hundred_problems_at_most_are_listed():
+    bad = [f"not-an-address-{i}" for i in range(400)]
+    with pytest.raises(ValidationFailed) as exc:
+        decode(SendRequest, body(to=bad))
+    assert len(exc.value.details) == 101 and "more problems" in exc.value.details[-1].message
