@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
@@ -53,6 +54,12 @@ SESSION_TOO_SMALL = "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"
 CHUNK_BYTES = 12 * 320 * 1024  # 3.75 MiB
 FETCH_TIMEOUT = (10.0, 30.0)
 READ_BYTES = 256 * 1024
+# A source that trickles (one byte every few seconds never trips the read timeout) must not
+# hold a request for minutes: time spent waiting for its bytes is capped overall, and after a
+# grace period it must have kept up an average rate.
+DOWNLOAD_DEADLINE_SECONDS = 120.0
+MIN_BYTES_PER_SECOND = 32 * 1024
+RATE_GRACE_SECONDS = 10.0
 # Bytes exactly as stored: a decoded (gzip) body would not match Content-Length, and the
 # attachment must be the file itself.
 IDENTITY = {"Accept-Encoding": "identity"}
@@ -156,7 +163,7 @@ def from_url(
         def stream() -> Iterator[bytes]:
             got = 0
             try:
-                for chunk in _rechunk(_raw(resp), CHUNK_BYTES):
+                for chunk in _rechunk(_raw(resp, field), CHUNK_BYTES):
                     got += len(chunk)
                     if got > size:
                         raise AttachmentFetchFailed(f"{field}: more bytes than Content-Length.")
@@ -178,21 +185,48 @@ def from_url(
     return Source(spec, size, lambda: iter(lambda: spool.read(CHUNK_BYTES), b""), spool.close)
 
 
-def _raw(resp: requests.Response) -> Iterator[bytes]:
-    """The body's bytes as sent (Content-Encoding not undone), in pieces."""
-    return resp.raw.stream(READ_BYTES, decode_content=False)
+def _raw(
+    resp: requests.Response, field: str, clock: Callable[[], float] = time.monotonic
+) -> Iterator[bytes]:
+    """The body's bytes as sent (Content-Encoding not undone), in pieces as they arrive.
+
+    Raises AttachmentFetchFailed when waiting for the source takes over the deadline, or when
+    after the grace period its average rate is below the minimum. Only time spent waiting for
+    the source counts (not our uploads between reads).
+    """
+    waited, got = 0.0, 0
+    while True:
+        started = clock()
+        # read1: whatever one receive brings (read() would wait for READ_BYTES in full).
+        piece = resp.raw.read1(READ_BYTES, decode_content=False)
+        waited += clock() - started
+        if not piece:
+            return
+        got += len(piece)
+        if waited > DOWNLOAD_DEADLINE_SECONDS:
+            raise AttachmentFetchFailed(
+                f"{field}: the download took longer than {DOWNLOAD_DEADLINE_SECONDS:.0f} s."
+            )
+        if waited > RATE_GRACE_SECONDS and got < MIN_BYTES_PER_SECOND * waited:
+            raise AttachmentFetchFailed(
+                f"{field}: the source sends slower than {MIN_BYTES_PER_SECOND} bytes/s."
+            )
+        yield piece
 
 
 def _spool(resp: requests.Response, field: str, max_bytes: int) -> IO[bytes]:
     spool = tempfile.SpooledTemporaryFile(max_size=CHUNK_BYTES)  # noqa: SIM115 - returned
     total = 0
     try:
-        for piece in _raw(resp):
+        for piece in _raw(resp, field):
             total += len(piece)
             if total > max_bytes:
                 spool.close()
                 raise _too_large(field, max_bytes)
             spool.write(piece)
+    except AttachmentFetchFailed:
+        spool.close()
+        raise
     except _read_errors() as exc:
         spool.close()
         raise AttachmentFetchFailed(

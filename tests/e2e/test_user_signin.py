@@ -52,6 +52,8 @@ def test_a_user_signs_in_in_the_browser_and_sends_as_themselves(
     assert "anna@contoso.test" in message
     stored = stored_secret(sandbox, user_cache_name(user_conn, "anna@contoso.test"))
     assert stored and '"account":"anna@contoso.test"' in stored
+    # Bound by tenant and object id (finding 11); the UPN stays for display.
+    assert '"tid":"8f3c1a52-0000-4000-8000-00000000c0de"' in stored and '"oid":"' in stored
 
     resp = send(
         fresh_devhost, user_conn, "anna@contoso.test", user="anna@contoso.test", subject="u1"
