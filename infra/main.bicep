@@ -170,10 +170,16 @@ module network 'app/network.bicep' = if (privateNetworking) {
   }
 }
 
+module appSecretsRole 'app/keyvault-app-role.bicep' = {
+  name: 'app-secrets-role'
+  scope: rg
+}
+
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   scope: rg
   params: {
+    appSecretsRoleGuid: appSecretsRole.outputs.roleGuid
     appPrincipalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name

@@ -2,6 +2,9 @@
 // and the Functions host do, scoped to the one resource it is about. Names are
 // guid(scope, principal, role) so a redeploy updates in place instead of failing on a duplicate.
 
+@description('GUID of the app\'s own Key Vault role (app/keyvault-app-role.bicep).')
+param appSecretsRoleGuid string
+
 @description('Principal (object) id of the Function App managed identity.')
 param appPrincipalId string
 
@@ -37,9 +40,12 @@ var roles = {
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   // Operation status and idempotency records: read, insert, update and delete entities.
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
-  // Read connections and credentials AND write token caches back (refresh tokens rotate), which
-  // Key Vault Secrets User (read only) cannot do. No key or certificate-management rights.
+  // Admins: add, authenticate and remove connections (delete included). No key or
+  // certificate-management rights.
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+  // The app: read connections and credentials, write token caches back (refresh tokens rotate),
+  // recover soft-deleted names; no delete or purge (custom role, app/keyvault-app-role.bicep).
+  appSecrets: appSecretsRoleGuid
   // Application Insights with local auth off accepts telemetry only from this role.
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
@@ -89,14 +95,14 @@ resource appTableDataContributor 'Microsoft.Authorization/roleAssignments@2022-0
   }
 }
 
-resource appSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, appPrincipalId, roles.keyVaultSecretsOfficer)
+resource appSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, appPrincipalId, roles.appSecrets)
   scope: vault
   properties: {
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
-    description: 'Read connections and credentials, write token caches back.'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.appSecrets)
+    description: 'Read connections and credentials, write token caches back; no delete or purge.'
   }
 }
 

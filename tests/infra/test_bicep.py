@@ -20,6 +20,8 @@ QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
 TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 KEY_VAULT_SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+# The app's own Key Vault role (infra/app/keyvault-app-role.bicep), passed to rbac.bicep.
+APP_SECRETS_ROLE = "appSecretsRoleGuid"
 # Roles far broader than anything the service does; none may appear anywhere.
 TOO_BROAD = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
@@ -234,7 +236,7 @@ def test_app_identity_holds_exactly_the_narrow_roles_it_needs(bicep: dict) -> No
         ("Microsoft.Storage/storageAccounts", BLOB_DATA_OWNER),  # host + deployment package
         ("Microsoft.Storage/storageAccounts", QUEUE_DATA_CONTRIBUTOR),  # triggers + send + poison
         ("Microsoft.Storage/storageAccounts", TABLE_DATA_CONTRIBUTOR),  # operations table
-        ("Microsoft.KeyVault/vaults", KEY_VAULT_SECRETS_OFFICER),  # read + write token caches
+        ("Microsoft.KeyVault/vaults", APP_SECRETS_ROLE),  # custom: read + write, no delete
         ("Microsoft.Insights/components", MONITORING_METRICS_PUBLISHER),  # AAD telemetry
     }
 
@@ -307,3 +309,23 @@ def test_azd_deploys_the_api_service_to_the_tagged_function_app(bicep: dict) -> 
     assert project["services"]["api"] == {"project": ".", "language": "python", "host": "function"}
     site_tags = one(bicep, "Microsoft.Web/sites")["tags"]["function"]["parameters"]
     assert site_tags["arg_2"]["'azd-service-name'"] == "api"
+
+
+def test_the_apps_key_vault_role_reads_writes_and_recovers_but_never_deletes_or_purges(
+    bicep: dict,
+) -> None:
+    role = one(bicep, "Microsoft.Authorization/roleDefinitions")["properties"]
+    (permissions,) = role["permissions"]
+    assert set(permissions["dataActions"]) == {
+        "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+        "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+        "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+        "Microsoft.KeyVault/vaults/deletedSecrets/recover/action",
+    }
+    assert permissions["actions"] == [] and role["type"] == "CustomRole"
+    granted = json.dumps(permissions).lower()
+    assert "delete/action" not in granted and "purge" not in granted and "*" not in granted
+    assert len(role["assignableScopes"]) == 1
+    assert "resourceGroup" in json.dumps(role["assignableScopes"])
+    main = bicep["main.bicep"]["modules"]
+    assert main["rbac"]["config"]["params"]["appSecretsRoleGuid"]
