@@ -326,6 +326,6 @@ def test_the_apps_key_vault_role_reads_writes_and_recovers_but_never_deletes_or_
     granted = json.dumps(permissions).lower()
     assert "delete/action" not in granted and "purge" not in granted and "*" not in granted
     assert len(role["assignableScopes"]) == 1
-    assert "resourceGroup" in json.dumps(role["assignableScopes"])
+    assert role["assignableScopes"][0]["function"]["type"] == "resource_group"
     main = bicep["main.bicep"]["modules"]
     assert main["rbac"]["config"]["params"]["appSecretsRoleGuid"]
