@@ -116,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"  Function app (devhost):       {devhost.info['url']}/api/")
     _say(f"  Function key:                 {key}  (kept in {state / 'devhost-keys.json'})")
     _say("")
+    _say(
+        f"Connection {SANDBOX_CONNECTION!r} accepts UNSIGNED requests (local convenience): the "
+        "function key alone sends. Connections made with `python -m admin connections add` "
+        "require RFC 9421 signed requests (docs/security.md)."
+    )
+    _say("")
     _say(f"Send a mail from {SENDER} to {RECIPIENT}:")
     _say("")
     _say(example_curl(devhost.info["url"], key))

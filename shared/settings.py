@@ -54,8 +54,6 @@ QUEUES = (QUEUE_SEND, QUEUE_MOVE, QUEUE_DRAFT)
 OPERATIONS_TABLE = "operations"
 # Single-use request-signature nonces (shared.api.replay), created on first use.
 NONCES_TABLE = "requestnonces"
-# Prefix of the Key Vault secrets that hold connections (connection-<name>).
-CONNECTION_SECRET_PREFIX = "connection-"  # noqa: S105 - a name prefix, not a secret
 
 
 def _bool(value: str) -> bool:

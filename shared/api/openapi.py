@@ -47,17 +47,24 @@ _RETRY_AFTER = {
 }
 _SIGNATURE_HEADERS = [
     {
-        "name": "X-Signature-Timestamp",
+        "name": "Signature-Input",
         "in": "header",
-        "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
-        "description": "Unix seconds; more than 5 minutes away from the server's clock is stale.",
+        "schema": {"type": "string"},
+        "description": 'RFC 9421: covered `("@method" "@path" "content-digest")` plus '
+        '`"idempotency-key"` when that header is sent; `created`, `nonce` (single use) and '
+        "`keyid` (the connection name); `alg` `hmac-sha256` (docs/security.md).",
     },
     {
-        "name": "X-Signature",
+        "name": "Signature",
         "in": "header",
-        "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
-        "description": "`sha256=` + hex HMAC-SHA256, keyed with the connection's signing secret "
-        "(Key Vault `connection-<slug>-signing-key`), over `<timestamp>.<raw body>`.",
+        "schema": {"type": "string"},
+        "description": "RFC 9421: HMAC-SHA256 with the connection's signing key.",
+    },
+    {
+        "name": "Content-Digest",
+        "in": "header",
+        "schema": {"type": "string"},
+        "description": "RFC 9530: `sha-256=:<base64>:` of the exact body (also an empty one).",
     },
 ]
 _CALLBACKS = {
@@ -66,8 +73,8 @@ _CALLBACKS = {
             "post": {
                 "summary": "The final status (and `parked`) of a queued operation, signed",
                 "description": "Sent when the request had a callbackUrl (async/auto). Verify "
-                "X-Signature before trusting the body; up to 4 tries on 429, 5xx and network "
-                "errors; redirects are not followed.",
+                "its RFC 9421 signature (keyid = the connection name) before trusting the body; "
+                "up to 4 tries on 429, 5xx and network errors; redirects are not followed.",
                 "parameters": [{**h, "required": True} for h in _SIGNATURE_HEADERS],
                 "requestBody": {
                     "required": True,

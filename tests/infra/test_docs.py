@@ -6,8 +6,6 @@ import json
 import re
 from pathlib import Path
 
-from shared import settings
-
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
@@ -45,8 +43,10 @@ def test_deploy_guide_connection_example_is_valid_json_with_every_field() -> Non
 
 def test_deploy_guide_names_secrets_like_the_code() -> None:
     text = (DOCS / "deploy.md").read_text()
-    assert settings.CONNECTION_SECRET_PREFIX in text
-    for name in re.findall(r"--name (connection-[\w-]+)", text):
+    from shared.identity import secret_names
+
+    assert f"{secret_names.CONNECTION_PREFIX}<id>" in text
+    for name in re.findall(r"--name ((?:conn|cred|sign)-[\w-]+)", text):
         assert re.fullmatch(r"[0-9a-z-]+", name), name
 
 
