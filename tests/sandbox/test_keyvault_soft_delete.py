@@ -92,14 +92,15 @@ def test_the_admin_clients_set_secret_recovers_a_removed_connection(vault):
 
 def test_saving_a_removed_connection_again_recovers_its_secrets(vault, fresh_sandbox):
     from shared.identity.connections import save_connection
+    from shared.identity.secret_names import connection_secret, credential_secret
     from tests.functional.conftest import sandbox_connection
 
     doc = sandbox_connection(fresh_sandbox.url)
     save_connection(vault, doc, "first-secret")
-    _delete(vault, "connection-contoso-test")
-    _delete(vault, "connection-contoso-test-client-secret")
+    _delete(vault, connection_secret("contoso.test"))
+    _delete(vault, credential_secret("contoso.test"))
 
     save_connection(vault, doc, "second-secret")
 
-    assert vault.get_secret("connection-contoso-test-client-secret").value == "second-secret"
+    assert vault.get_secret(credential_secret("contoso.test")).value == "second-secret"
     assert list(vault.list_deleted_secrets()) == []
