@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,10 +32,10 @@ class Devhost:
     timers: list[TimerListener] = field(default_factory=list)
 
     def stop(self, timeout: float = 10.0) -> None:
-        for timer in self.timers:
-            timer.stop(timeout)
-        for listener in self.listeners:
-            listener.stop(timeout)
+        """Stop timers and queue listeners, giving running functions `timeout` seconds in all."""
+        deadline = time.monotonic() + timeout
+        for part in [*self.timers, *self.listeners]:
+            part.stop(max(0.0, deadline - time.monotonic()))
         self.server.shutdown()
         self.server.server_close()
 
@@ -75,7 +76,10 @@ def start_devhost(
     http = HttpHost(index.http, keys, root, config.route_prefix, deliver)
     server = make_server(http, port)
     bound = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, name="devhost-http", daemon=True)
+    # A short poll interval: stop() (which waits for serve_forever to notice) is quick.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="devhost-http", daemon=True
+    )
     thread.start()
     for listener in listeners:
         listener.start()

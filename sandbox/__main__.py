@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import os
+import select
 import signal
 import sys
 import tempfile
@@ -13,8 +17,27 @@ from sandbox import app, certs, seed
 from sandbox.server import SandboxServer
 
 
+def _stop_pipe() -> int:
+    """Handle SIGINT, SIGTERM and SIGHUP by writing to a pipe; returns its read end.
+
+    The handler takes no lock (starting a thread or setting an Event would), so it cannot
+    deadlock with the main thread it interrupts.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+
+    def wake(signum: int, frame: object) -> None:
+        with contextlib.suppress(OSError):
+            os.write(write_fd, b"\0")
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, wake)
+    return read_fd
+
+
 def serve(args: argparse.Namespace) -> int:
-    """Start the server, print the ready line, serve until SIGTERM or Ctrl-C."""
+    """Start the server, print the ready line, serve until SIGTERM, SIGHUP or Ctrl-C."""
+    stop_fd = _stop_pipe()
     temp = None
     if args.state:
         state_dir = Path(args.state).resolve()
@@ -25,24 +48,35 @@ def serve(args: argparse.Namespace) -> int:
     try:
         seed_data = seed.load(Path(args.seed) if args.seed else None)
         ca = certs.load_or_create_ca(state_dir)
-        server = SandboxServer((args.host, args.port), certs.server_context(ca, args.host))
+        try:
+            server = SandboxServer((args.host, args.port), certs.server_context(ca, args.host))
+        except OSError as exc:
+            reason = "is in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc.strerror}"
+            print(f"sandbox: port {args.port} on {args.host} {reason}", file=sys.stderr)
+            return 2
         host = f"[{args.host}]" if ":" in args.host else args.host
         base_url = f"https://{host}:{server.port}"
         server.ctx = app.build(seed_data, state_dir, base_url, persist=bool(args.state))
-
-        def stop(signum: int, frame: object) -> None:
-            # shutdown() blocks until serve_forever returns, so it must run on another thread.
-            threading.Thread(target=server.shutdown, daemon=True).start()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        print(f"sandbox ready {base_url} ca={state_dir / certs.CA_FILE}", flush=True)
+        # The main thread only waits for a stop signal; the server runs on its own thread.
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="sandbox-http",
+            daemon=True,
+        )
+        thread.start()
         try:
-            server.serve_forever(poll_interval=0.2)
+            # Raises if the parent is gone already (closed pipe): then stop, too.
+            print(f"sandbox ready {base_url} ca={state_dir / certs.CA_FILE}", flush=True)
+            while thread.is_alive() and not select.select([stop_fd], [], [], 1.0)[0]:
+                pass
         finally:
+            server.shutdown()
+            thread.join()
             server.server_close()
             server.ctx.db.close()
-        print("sandbox stopped", flush=True)
+        with contextlib.suppress(OSError):
+            print("sandbox stopped", flush=True)
         return 0
     finally:
         if temp is not None:
