@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -12,6 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ParamSpec
+
+from devhost.lifeline import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite"
@@ -26,40 +30,102 @@ class ServiceError(RuntimeError):
     """A local service did not start."""
 
 
+class StartInterrupted(ServiceError):
+    """A stop was requested while a service was starting; the service was stopped."""
+
+
 @dataclass
 class Service:
-    """A running child process and what it printed when ready."""
+    """A child process, what it printed when ready, and how to wait for it and stop it."""
 
     name: str
     proc: subprocess.Popen[str]
     info: dict[str, str] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
+    ready_timeout: float = 30.0
+    _pending: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False)
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def ports(self) -> list[int]:
+        """The loopback ports in the URLs the service announced (none before it is ready)."""
+        found = (re.search(r":(\d+)(?:/|$)", v) for v in self.info.values())
+        return sorted({int(m.group(1)) for m in found if m})
+
+    def wait_ready(
+        self, timeout: float | None = None, interrupted: Callable[[], bool] | None = None
+    ) -> Service:
+        """Wait until every ready pattern matched a line; returns self.
+
+        Raises ServiceError (and stops the service) if it exits first or is not ready within
+        `timeout` (default: its ready_timeout), and StartInterrupted as soon as `interrupted()`
+        is true.
+        """
+        limit = self.ready_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while not self._done.wait(0.1):
+            if interrupted is not None and interrupted():
+                self.stop()
+                raise StartInterrupted(f"{self.name}: stopped while starting")
+            if time.monotonic() >= deadline:
+                break
+        if self._pending:
+            exited = self._done.is_set()  # its output ended: it is gone, or going
+            self.stop()
+            tail = "".join(self.output[-20:])
+            if exited:
+                status = self.proc.returncode
+                raise ServiceError(f"{self.name} exited ({status}) before it was ready:\n{tail}")
+            raise ServiceError(f"{self.name} did not start within {limit:.0f}s:\n{tail}")
+        return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM to the service's process group; SIGKILL if it has not ended after `timeout`."""
+        self.terminate()
+        self.wait_stopped(time.monotonic() + timeout)
+
+    def terminate(self) -> None:
+        """Ask the service (its whole process group) to stop; returns at once."""
+        self._signal(signal.SIGTERM)
+
+    def wait_stopped(self, deadline: float) -> bool:
+        """Wait until the process ended or `deadline` (monotonic) passed; SIGKILL it then.
+
+        True if it ended by itself.
+        """
+        try:
+            self.proc.wait(max(0.0, deadline - time.monotonic()))
+            return True
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+            self.proc.wait(5)
+            return False
+
+    def _signal(self, sig: signal.Signals) -> None:
         if self.proc.poll() is not None:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
 
 
-def _start(
+def spawn(
     name: str,
     cmd: list[str],
     ready: dict[str, re.Pattern[str]],
     *,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
-    timeout: float = 30.0,
+    ready_timeout: float = 30.0,
     echo: bool = False,
 ) -> Service:
-    """Start `cmd` in its own process group; wait until every `ready` pattern matched a line."""
+    """Start `cmd` in its own process group and return at once; wait_ready() waits for it.
+
+    The child gets SIGTERM when this process dies, even by SIGKILL (see devhost.lifeline), so
+    call this from a thread that outlives the child, such as the main thread.
+    """
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -68,54 +134,69 @@ def _start(
         env={**os.environ, **(env or {})},
         cwd=str(cwd or ROOT),
         start_new_session=True,
+        preexec_fn=die_with_parent(),
     )
-    service = Service(name, proc)
-    pending = dict(ready)
-    done = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            service.output.append(line)
-            del service.output[:-500]
-            if echo:
-                sys.stdout.write(f"[{name}] {line}")
-            for key, pattern in list(pending.items()):
-                m = pattern.search(line)
-                if m:
-                    service.info.update({k: v for k, v in m.groupdict().items() if v})
-                    del pending[key]
-            if not pending:
-                done.set()
-        done.set()
-
-    threading.Thread(target=pump, name=f"{name}-output", daemon=True).start()
-    if not done.wait(timeout) or pending:
-        service.stop()
-        tail = "".join(service.output[-20:])
-        raise ServiceError(f"{name} did not start within {timeout:.0f}s:\n{tail}")
+    service = Service(name, proc, ready_timeout=ready_timeout, _pending=dict(ready))
+    threading.Thread(target=_pump, args=(service, echo), name=f"{name}-output", daemon=True).start()
     return service
 
 
-def start_sandbox(
+def _pump(service: Service, echo: bool) -> None:
+    """Read the child's output to its end: keep the tail, echo it, match the ready patterns."""
+    assert service.proc.stdout is not None
+    for line in service.proc.stdout:
+        service.output.append(line)
+        del service.output[:-500]
+        if echo:
+            # A closed terminal must not stop the draining, or the child blocks on a full pipe.
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.write(f"[{service.name}] {line}")
+        for key, pattern in list(service._pending.items()):
+            m = pattern.search(line)
+            if m:
+                service.info.update({k: v for k, v in m.groupdict().items() if v})
+                del service._pending[key]
+        if not service._pending:
+            service._done.set()
+    service._done.set()
+
+
+_P = ParamSpec("_P")
+
+
+def _and_wait_ready(spawner: Callable[_P, Service]) -> Callable[_P, Service]:
+    """`start_x(...)`: `spawn_x(...)` and wait until the service is ready."""
+
+    def start(*args: _P.args, **kw: _P.kwargs) -> Service:
+        return spawner(*args, **kw).wait_ready()
+
+    start.__doc__ = f"{spawner.__name__}() and wait until it is ready (ServiceError if not)."
+    return start
+
+
+def spawn_sandbox(
     *,
     port: int = 0,
     state_dir: Path | None = None,
     seed: Path | None = None,
     echo: bool = False,
 ) -> Service:
-    """Start `python -m sandbox serve`; info has url and ca (the CA bundle path)."""
+    """Spawn `python -m sandbox serve`; once ready, info has url and ca (the CA bundle path)."""
     cmd = [sys.executable, "-m", "sandbox", "serve", "--port", str(port)]
     if state_dir:
         cmd += ["--state", str(state_dir)]
     if seed:
         cmd += ["--seed", str(seed)]
     ready = {"ready": re.compile(r"sandbox ready (?P<url>https://\S+) ca=(?P<ca>\S+)")}
-    return _start("sandbox", cmd, ready, echo=echo, timeout=30)
+    return spawn("sandbox", cmd, ready, echo=echo, ready_timeout=30)
 
 
-def start_azurite(*, location: Path | None = None, echo: bool = False) -> Service:
-    """Start Azurite (queues, tables, blobs) on free loopback ports; info has the three URLs."""
+start_sandbox = _and_wait_ready(spawn_sandbox)
+
+
+def spawn_azurite(*, location: Path | None = None, echo: bool = False) -> Service:
+    """Spawn Azurite (queues, tables, blobs) on free loopback ports; once ready, info has the
+    three URLs."""
     if not AZURITE_BIN.exists():
         raise ServiceError("Azurite is not installed: run `npm ci` (make does it for you)")
     cmd = [str(AZURITE_BIN), "--skipApiVersionCheck", "--loose", "--disableTelemetry"]
@@ -126,7 +207,10 @@ def start_azurite(*, location: Path | None = None, echo: bool = False) -> Servic
         kind: re.compile(rf"{kind.title()} service is successfully listening at (?P<{kind}>\S+)")
         for kind in ("blob", "queue", "table")
     }
-    return _start("azurite", cmd, ready, echo=echo, timeout=60)
+    return spawn("azurite", cmd, ready, echo=echo, ready_timeout=60)
+
+
+start_azurite = _and_wait_ready(spawn_azurite)
 
 
 def azurite_connection_string(service: Service) -> str:
@@ -151,7 +235,7 @@ def wait_until(
     return bool(predicate())
 
 
-def start_devhost(
+def spawn_devhost(
     *,
     settings: Path,
     root: Path = ROOT,
@@ -162,7 +246,7 @@ def start_devhost(
     echo: bool = False,
     timeout: float = 60.0,
 ) -> Service:
-    """Start `python -m devhost`; info has url (http://127.0.0.1:PORT)."""
+    """Spawn `python -m devhost`; once ready, info has url (http://127.0.0.1:PORT)."""
     cmd = [sys.executable, "-m", "devhost", "--port", str(port), "--settings", str(settings)]
     cmd += ["--root", str(root)]
     if state_dir:
@@ -171,4 +255,7 @@ def start_devhost(
     ready = {"ready": re.compile(r"devhost ready (?P<url>http://\S+)")}
     # The devhost logs unbuffered so its output (and a test's .logs()) is never behind.
     env = {"PYTHONUNBUFFERED": "1", **(env or {})}
-    return _start("devhost", cmd, ready, env=env, echo=echo, timeout=timeout)
+    return spawn("devhost", cmd, ready, env=env, echo=echo, ready_timeout=timeout)
+
+
+start_devhost = _and_wait_ready(spawn_devhost)

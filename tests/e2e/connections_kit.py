@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from devhost.bootstrap import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_TENANT_ID
+from devhost.lifeline import die_with_parent
 from devhost.services import ROOT
 from tests.browser import chromium
 from tests.conftest import SEED_PASSWORD
@@ -214,6 +215,7 @@ def authenticate_with_device_code(devhost, sandbox, name: str, upn: str, *, as_j
         text=True,
         env=cli_env(devhost),
         start_new_session=True,
+        preexec_fn=die_with_parent(),  # a killed test run takes the CLI with it
     )
     out, err = _PipeReader(proc.stdout), _PipeReader(proc.stderr)
     try:

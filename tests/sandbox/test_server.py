@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from devhost.lifeline import die_with_parent
 from devhost.services import ROOT, start_sandbox
 from sandbox.files import expected_bytes
 
@@ -22,6 +23,7 @@ def test_starts_prints_one_ready_line_and_stops_on_sigterm(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=die_with_parent(),  # a killed test run takes the sandbox with it
     )
     try:
         line = proc.stdout.readline()
