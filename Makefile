@@ -5,10 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INFRA_VENV := .venv-infra
 
-.PHONY: help run test test-fast lint format bench deps infra-check clean
+.PHONY: help run stop test test-fast lint format bench deps infra-check clean
 
 help:
 	@echo "make run    - start the sandbox, Azurite and the devhost with a ready connection"
+	@echo "make stop   - end what an earlier make run of this checkout left running"
 	@echo "make test   - install what is needed and run the whole test suite"
 	@echo "make bench  - run the benchmarks (after make test)"
 	@echo "make lint   - ruff check + format check"
@@ -37,6 +38,10 @@ deps: $(VENV)/.installed node_modules/.installed
 # local.settings.json, both git-ignored).
 run: $(VENV)/.installed node_modules/.installed
 	@PYTHONUNBUFFERED=1 $(PY) -m devhost.run_all
+
+# Ends the processes .state/processes.json names (standard library only: no install needed).
+stop:
+	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m devhost.stop
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -7,83 +7,18 @@ that mailboxes and the function key survive a restart.
 from __future__ import annotations
 
 import os
-import queue
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import threading
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
-from devhost.services import ROOT
 from tests.conftest import SEED_CLIENT_ID, SEED_CLIENT_SECRET, SEED_TENANT_ID
+from tests.e2e.run_all_kit import READY_LINE, START_TIMEOUT, RunAll
 
 pytestmark = pytest.mark.slow
-
-READY_LINE = "Ctrl-C stops everything."
-START_TIMEOUT = 120  # seconds: Azurite + sandbox + devhost, on a slow CI machine
-
-
-class RunAll:
-    """`python -m devhost.run_all` as a child process whose output is read line by line."""
-
-    def __init__(self, state: Path) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("DEVHOST_FUNCTION_KEY", None)
-        cmd = [sys.executable, "-m", "devhost.run_all", "--sandbox-port", "0"]
-        cmd += ["--devhost-port", "0", "--state-dir", str(state)]
-        cmd += ["--settings", str(state / "local.settings.json")]
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def wait_for(self, text: str, timeout: float) -> str:
-        """All output up to the line containing `text`; fails the test on timeout or exit."""
-        while True:
-            try:
-                line = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                pytest.fail(f"no {text!r} within {timeout}s:\n{self.output()}")
-            if line is None:
-                pytest.fail(f"run_all exited before {text!r}:\n{self.output()}")
-            self.lines.append(line)
-            if text in line:
-                return self.output()
-
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def interrupt(self) -> int:
-        """Ctrl-C (SIGINT to run_all only, as the terminal would); returns the exit status."""
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            status = self.proc.wait(60)
-        finally:
-            if self.proc.poll() is None:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        while (line := self._queue.get(timeout=10)) is not None:
-            self.lines.append(line)
-        return status
 
 
 def _printed_curl(output: str) -> str:
@@ -130,8 +65,7 @@ def _inbox_subjects(sandbox_url: str, ca: str, mailbox: str) -> list[str]:
 
 def test_printed_curl_sends_a_mail_that_survives_a_restart(tmp_path):
     state = tmp_path / "state"
-    first = RunAll(state)
-    try:
+    with RunAll(state) as first:
         output = first.wait_for(READY_LINE, START_TIMEOUT)
         sandbox_url = re.search(r"Sandbox web view \(mailboxes\): (https://\S+?)/?$", output, re.M)
         assert sandbox_url, output
@@ -146,17 +80,15 @@ def test_printed_curl_sends_a_mail_that_survives_a_restart(tmp_path):
         answer = _run_curl(command)
         assert '"status"' in answer, answer
         assert subject in _inbox_subjects(sandbox_url, ca, "anna@contoso.test")
-    finally:
         status = first.interrupt()
     assert status == 0, first.output()
     assert "stopped." in first.output()
 
     # Same state dir: the mail is still there and the function key did not change.
-    second = RunAll(state)
-    try:
+    with RunAll(state) as second:
         output = second.wait_for(READY_LINE, START_TIMEOUT)
         new_url = re.search(r"Sandbox web view \(mailboxes\): (https://\S+?)/?$", output, re.M)
         assert subject in _inbox_subjects(new_url.group(1), ca, "anna@contoso.test")
         assert re.search(r"Function key:\s+(\S+)", output).group(1) == key
-    finally:
-        assert second.interrupt() == 0, second.output()
+        status = second.interrupt()
+    assert status == 0, second.output()
