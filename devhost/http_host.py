@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ import azure.functions as func
 
 from devhost import peak_memory
 from devhost.app_index import IndexedFunction, QueueOutput
+from devhost.http_framing import DeadlineReader, FramingError, Truncated, body_framing, read_body
 from devhost.invoke import invoke, to_http_response
 from devhost.keys import HostKeys
 
@@ -26,9 +31,14 @@ _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"
 
 OutputSink = Callable[[list[tuple[QueueOutput, Any]]], None]
 
-
-class _BodyTooLarge(Exception):
-    pass
+# Written raw: the request line may not even have been parsed.
+_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+)
+_BUSY_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
+    b"Content-Length: 0\r\n\r\n"
+)
 
 
 def _route_order(function: IndexedFunction) -> tuple[int, int]:
@@ -132,29 +142,44 @@ def _make_handler(host: HttpHost) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "devhost"
+        server: DevhostServer
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug(format, *args)
 
-        def _read_body(self) -> bytes:
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                chunks, total = [], 0
-                while True:
-                    size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                    if size == 0:
-                        # Trailer section ends with an empty line.
-                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                            pass
-                        return b"".join(chunks)
-                    total += size
-                    if total > MAX_BODY_BYTES:
-                        raise _BodyTooLarge
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                raise _BodyTooLarge
-            return self.rfile.read(length) if length > 0 else b""
+        def setup(self) -> None:
+            super().setup()
+            # Reads go through deadlines instead of the socket file's plain blocking reads.
+            self.rfile.close()
+            self._reader = DeadlineReader(self.connection)
+            self.rfile = io.BufferedReader(self._reader)
+
+        def handle_one_request(self) -> None:
+            limits = self.server.limits
+            self._reader.await_request(limits.keep_alive_timeout, limits.headers_timeout)
+            self._answered = False
+            super().handle_one_request()
+            if self._reader.expired and self._reader.started and not self._answered:
+                # Headers began but did not finish in time (the stdlib just drops the link).
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.settimeout(limits.write_timeout)
+                    self.connection.sendall(_TIMEOUT_RESPONSE)
+
+        def handle_expect_100(self) -> bool:
+            # Refuse a body we would refuse anyway before the client sends it.
+            try:
+                body_framing(self.headers, self.server.limits.max_body_bytes)
+            except FramingError as exc:
+                self._refuse(exc.status)
+                return False
+            return super().handle_expect_100()
+
+        def _refuse(self, status: int) -> None:
+            """Answer a request whose body is not read, and close the connection."""
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self._send(status, [("Connection", "close")], b"")
 
         def _base_url(self) -> str:
             # Behind a proxy (or a tunnel) the app builds links from X-Forwarded-*.
@@ -166,15 +191,18 @@ def _make_handler(host: HttpHost) -> type[BaseHTTPRequestHandler]:
             return f"{proto}://{hostname.split(',')[0].strip()}"
 
         def _serve(self) -> None:
+            limits = self.server.limits
+            self._reader.await_body(limits.body_timeout)
             try:
-                body = self._read_body()
-            except _BodyTooLarge:
-                self._send(413, [], b"")
-                self.close_connection = True
+                body = read_body(self.rfile, self.headers, limits.max_body_bytes)
+            except FramingError as exc:
+                self._refuse(exc.status)
                 return
-            except ValueError:
-                self._send(400, [], b"")
-                self.close_connection = True
+            except TimeoutError:
+                self._refuse(408)
+                return
+            except Truncated:
+                self.close_connection = True  # the client is gone: nobody to answer
                 return
             headers: dict[str, str] = {}
             for key, value in self.headers.items():
@@ -185,6 +213,9 @@ def _make_handler(host: HttpHost) -> type[BaseHTTPRequestHandler]:
             self._send(status, out_headers, out_body)
 
         def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+            self._answered = True
+            # A client that does not read its answer must not hold the thread for ever.
+            self.connection.settimeout(self.server.limits.write_timeout)
             self.send_response(status)
             for key, value in headers:
                 self.send_header(key, value)
@@ -203,14 +234,60 @@ def _make_handler(host: HttpHost) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How long a connection may take and how many may be open (defaults follow Kestrel, the
+    Functions host's web server, and the host's 100 MB body limit)."""
+
+    headers_timeout: float = 30.0
+    body_timeout: float = 120.0
+    keep_alive_timeout: float = 130.0
+    write_timeout: float = 120.0
+    max_connections: int = 256
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
 class DevhostServer(ThreadingHTTPServer):
-    """A threading HTTP server whose request threads do not keep the process alive."""
+    """A threading HTTP server with a cap on open connections; request threads do not keep the
+    process alive."""
 
     daemon_threads = True
     # Many parallel test clients: a deeper accept queue than the stdlib's 5.
     request_queue_size = 128
 
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        limits: ConnectionLimits | None = None,
+    ) -> None:
+        self.limits = limits or ConnectionLimits()
+        self._slots = threading.BoundedSemaphore(self.limits.max_connections)
+        super().__init__(address, handler)
 
-def make_server(host: HttpHost, port: int, address: str = "127.0.0.1") -> DevhostServer:
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("%d connections open: refused one with 503", self.limits.max_connections)
+            with contextlib.suppress(OSError):
+                request.settimeout(1)
+                request.sendall(_BUSY_RESPONSE)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def make_server(
+    host: HttpHost, port: int, address: str = "127.0.0.1", limits: ConnectionLimits | None = None
+) -> DevhostServer:
     """Bind (port 0 picks a free one); call serve_forever() to run it."""
-    return DevhostServer((address, port), _make_handler(host))
+    return DevhostServer((address, port), _make_handler(host), limits)
