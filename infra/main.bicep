@@ -8,8 +8,45 @@ targetScope = 'subscription'
 @description('Name of the azd environment; seeds the resource token that makes every name unique.')
 param environmentName string
 
+// Regions that offer Flex Consumption, as in Microsoft's quickstart
+// (Azure-Samples/functions-quickstart-python-http-azd, infra/main.bicep). A region outside this list
+// would fail late, at the plan; add one here once `az functionapp list-flexconsumption-locations`
+// lists it.
 @minLength(1)
 @description('Azure region for every resource; it must offer the Flex Consumption plan.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({
   azd: {
     type: 'location'
@@ -46,7 +83,7 @@ param privateEndpointSubnetPrefix string = '10.40.1.0/24'
 @description('E-mail address that receives the alerts (poison messages, failed operations); empty creates no action group.')
 param alertEmail string = ''
 
-@description('Public base URL of the API when it sits behind a custom domain or gateway; empty means https://<function app>.azurewebsites.net.')
+@description('Public base URL of the API when it sits behind a custom domain or gateway; empty means the function app\'s default host name as Azure reports it.')
 param publicBaseUrl string = ''
 
 @description('Default Microsoft Graph base URL for connections that do not name their own (national clouds).')
@@ -55,13 +92,12 @@ param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
 @description('Default Entra ID authority host for connections that do not name their own (national clouds).')
 param authorityHost string = 'https://login.microsoftonline.com'
 
-@description('Upper bound on Flex Consumption instances; each instance talks to Graph, so this also caps Graph concurrency.')
-@minValue(1)
+@description('Upper bound on Flex Consumption instances (40-1000); each instance talks to Graph, so this also caps Graph concurrency.')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
 @allowed([
-  512
   2048
   4096
 ])
@@ -81,6 +117,13 @@ param logRetentionDays int = 30
 @description('Failed operations per 15 minutes above which the failed-operations alert fires (0: any failure).')
 @minValue(0)
 param failedOperationsThreshold int = 0
+
+// Key Vault keeps a deleted vault's name for its 90-day retention (purge protection forbids purging
+// it), so `azd down` + `azd up` of the same environment would collide with the old vault. Setting
+// KEY_VAULT_NAME picks another name; docs/deploy.md ("Tear down") says when and how.
+@description('Name of the Key Vault (3-24 letters, digits and hyphens, globally unique); empty: kv-<resource token>. Set it (azd env set KEY_VAULT_NAME ...) after azd down, while the old vault is still soft-deleted.')
+@maxLength(24)
+param keyVaultName string = ''
 
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -144,7 +187,7 @@ module keyVault 'app/keyvault.bicep' = {
   name: 'keyvault'
   scope: rg
   params: {
-    name: '${abbrs.keyVaultVaults}${resourceToken}'
+    name: empty(keyVaultName) ? '${abbrs.keyVaultVaults}${resourceToken}' : keyVaultName
     location: location
     tags: tags
     // A plain string into the module: checkov cannot evaluate a condition on this property.
@@ -232,6 +275,12 @@ module alerts 'app/alerts.bicep' = {
     alertEmail: alertEmail
     failedOperationsThreshold: failedOperationsThreshold
   }
+  // The poison-queue rule reads StorageQueueLogs, which exists only once the storage module's
+  // diagnostic setting does; the rules also skip query validation (AppTraces appears with the
+  // first telemetry), see app/alerts.bicep.
+  dependsOn: [
+    storage
+  ]
 }
 
 // Outputs land in the azd environment (.azure/<env>/.env); the admin command line reads

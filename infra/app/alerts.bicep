@@ -2,6 +2,12 @@
 // operations that end failed. shared/oplog.py logs one JSON line per operation, and that JSON is the
 // whole trace message in AppTraces: {"event":"operation","operationId":…,"operation":…,
 // "connection":…,"outcome":…,"durationMs":…}. tests/infra checks this query against a real line.
+//
+// Both rules skip query validation: on a first provision AppTraces exists only once telemetry
+// arrives, and StorageQueueLogs once the queue diagnostic setting has delivered a log (main.bicep
+// also makes this module wait for the storage module). The columns the queries use are checked in
+// tests/infra against the documented table schemas (learn.microsoft.com/azure/azure-monitor/
+// reference/tables/apptraces and .../storagequeuelogs).
 
 @description('Prefix for the alert rule names.')
 param namePrefix string
@@ -62,6 +68,7 @@ resource poisonQueueAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = 
     evaluationFrequency: 'PT5M'
     windowSize: 'PT5M'
     autoMitigate: false
+    skipQueryValidation: true
     criteria: {
       allOf: [
         {
@@ -106,6 +113,7 @@ resource failedOperationsAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-1
     evaluationFrequency: 'PT5M'
     windowSize: 'PT15M'
     autoMitigate: true
+    skipQueryValidation: true
     criteria: {
       allOf: [
         {

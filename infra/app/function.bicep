@@ -45,21 +45,23 @@ param graphBaseUrl string
 @description('Default Entra ID authority host.')
 param authorityHost string
 
-@description('Public base URL of the API; empty means the default host name.')
+@description('Public base URL of the API; empty means https:// + the site\'s defaultHostName (right in national clouds and with unique default host names).')
 param publicBaseUrl string = ''
 
 // Scale and concurrency are set explicitly: left out, Flex Consumption gives a Python app an HTTP
 // concurrency of 1 per instance, so every simultaneous webhook would start (and pay for) another
 // instance with its own cold start, although our requests spend nearly all their time waiting on
 // Graph.
+// Flex Consumption takes 40-1000 instances and 2048 or 4096 MB per instance, the ranges of
+// Microsoft's own Flex samples (Azure-Samples/azure-functions-flex-consumption-samples,
+// IaC/bicep/main.bicep); anything else is refused at deployment, so refuse it here first.
 @description('Upper bound on instances of each scale group (HTTP functions together, each queue function on its own). Graph allows 4 concurrent requests per app and mailbox, so more instances mostly buy 429s.')
-@minValue(1)
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
 @description('Memory per instance in MB (CPU grows with it). 2048 holds 16 concurrent requests that each keep about one 3.75 MiB attachment chunk in memory.')
 @allowed([
-  512
   2048
   4096
 ])
@@ -77,8 +79,11 @@ param virtualNetworkSubnetId string = ''
 var queueConcurrency = 12
 
 // Everything the host and our code read, and nothing else. Flex Consumption sets the worker runtime
-// and extension version from functionAppConfig, so those are not app settings here. Set on the
-// site itself (not a later config resource) so the host never starts without them.
+// and extension version from functionAppConfig: FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION,
+// WEBSITE_RUN_FROM_PACKAGE and the content-share settings must not be app settings here
+// (tests/infra checks that none is). Set on the site itself so the host never starts without
+// them; the appsettings resource below repeats them and adds PUBLIC_BASE_URL, which needs the
+// site's defaultHostName.
 var appSettings = {
   // Functions host storage, identity-based: no connection string, no account key.
   AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
@@ -97,7 +102,6 @@ var appSettings = {
   AZURE_CLIENT_ID: identityClientId
   GRAPH_BASE_URL: graphBaseUrl
   AUTHORITY_HOST: authorityHost
-  PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${name}.azurewebsites.net' : publicBaseUrl
   MASK_ADDRESSES_IN_LOGS: 'true'
 }
 
@@ -121,6 +125,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: Public network access is required: DocuFlow calls the webhooks and users open the sign-in pages from the internet.
   // checkov:skip=CKV_AZURE_213: Not used on Flex Consumption, whose instances scale to zero per function; external monitors call GET /api/health instead.
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales per function from zero; a minimum instance count would be an always-ready setting, a cost choice left to the operator.
+  // checkov:skip=CKV_AZURE_78: Flex Consumption has no FTP and refuses siteConfig.ftpsState (ARM error 51021); the ftp basicPublishingCredentialsPolicy below turns basic-auth publishing off.
+  // checkov:skip=CKV_AZURE_67: http20Enabled is an App Service setting that Microsoft's Flex Consumption samples do not set; left at the platform default rather than sent to a plan that may refuse it.
+  // checkov:skip=CKV_AZURE_18: Same setting as CKV_AZURE_67 (http20Enabled), left out for Flex Consumption for the same reason.
   name: name
   location: location
   tags: union(tags, {
@@ -139,12 +146,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     clientCertEnabled: false
     publicNetworkAccess: 'Enabled'
     virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
+    // Only what Flex Consumption takes: no ftpsState (Flex has no FTP and refuses the property
+    // in several regions, error 51021), no http20Enabled or remoteDebuggingEnabled (App Service
+    // settings that Microsoft's Flex samples do not set; their defaults, off, are what we want).
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
-      remoteDebuggingEnabled: false
       appSettings: [
         for setting in items(appSettings): {
           name: setting.key
@@ -180,10 +187,32 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+// The app settings with PUBLIC_BASE_URL from the site's real host name: <name>.azurewebsites.net is
+// wrong in national clouds and for apps with unique default host names (<name>-<hash>.<region>-01.
+// azurewebsites.net). This resource replaces the whole set, so it carries every setting.
+resource appSettingsConfig 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_13: Holds app settings only (config name appsettings); the web-config property this check reads belongs to the site resource.
+  // checkov:skip=CKV_AZURE_63: Holds app settings only (config name appsettings); the web-config property this check reads belongs to the site resource.
+  // checkov:skip=CKV_AZURE_65: Holds app settings only (config name appsettings); the web-config property this check reads belongs to the site resource.
+  // checkov:skip=CKV_AZURE_66: Holds app settings only (config name appsettings); the web-config property this check reads belongs to the site resource.
+  // checkov:skip=CKV_AZURE_80: Holds app settings only (config name appsettings); the web-config property this check reads belongs to the site resource.
+  // checkov:skip=CKV_AZURE_88: Holds app settings only (config name appsettings); the web-config property this check reads belongs to the site resource.
+  // checkov:skip=CKV_AZURE_222: Holds app settings only (config name appsettings); the web-config property this check reads belongs to the site resource.
+  parent: site
+  name: 'appsettings'
+  properties: union(appSettings, {
+    PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${site.properties.defaultHostName}' : publicBaseUrl
+  })
+}
+
 // Deployments go through azd with Entra ID; basic (user name + password) publishing stays off.
+// The policies carry the site's location as Azure Verified Modules do
+// (avm/res/web/site/basic-publishing-credentials-policy): without it ARM can answer "The
+// parameter location has an invalid value".
 resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: site
   name: 'ftp'
+  location: location
   properties: {
     allow: false
   }
@@ -192,6 +221,7 @@ resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
 resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: site
   name: 'scm'
+  location: location
   properties: {
     allow: false
   }

@@ -1,6 +1,8 @@
 // Optional private networking (privateNetworking=true): a virtual network whose "app" subnet hosts
 // the Function App's VNet integration and whose "private-endpoints" subnet holds private endpoints
 // for blob, queue, table and Key Vault, each with its private DNS zone linked to the network.
+// The subscription must have the Microsoft.App resource provider registered (the app subnet is
+// delegated to Microsoft.App/environments); scripts/azd-preprovision.sh checks that first.
 
 @description('Name of the virtual network.')
 param vnetName string
@@ -115,8 +117,10 @@ var endpoints = [
   {
     name: 'vault'
     groupId: 'vault'
-    // Public cloud zone; national clouds use their own privatelink.vaultcore.* suffix.
-    zone: 'privatelink.vaultcore.azure.net'
+    // Key Vault's private zone is privatelink.vaultcore.<cloud suffix> (vault.azure.net ->
+    // vaultcore.azure.net, vault.usgovcloudapi.net -> vaultcore.usgovcloudapi.net, ...), derived
+    // from the cloud like the storage zones above, never hard-coded to the public cloud.
+    zone: 'privatelink${replace(environment().suffixes.keyvaultDns, 'vault', 'vaultcore')}'
     target: vault.id
   }
 ]

@@ -80,12 +80,21 @@ def accessor(node: object) -> tuple[str, str] | None:
 
 @pytest.fixture(scope="module")
 def app_settings(bicep: dict) -> dict:
+    """Every app setting the function app gets: the `appSettings` variable (set on the site so
+    the host never starts without them) plus what the appsettings resource adds to it."""
     tree = bicep["app/function.bicep"]
     site = one(bicep, "Microsoft.Web/sites")
     loop = site["properties"]["siteConfig"]["appSettings"]
     # The site's appSettings are built from the `appSettings` variable, one name/value per key.
     assert loop["loop_type"]["detail"]["object_name"] == "appSettings"
-    return tree["variables"]["appSettings"]["value"]
+    config = [
+        body
+        for _, _, body in resources(bicep, "Microsoft.Web/sites/config")
+        if body["name"] == "appsettings"
+    ]
+    union = config[0]["properties"]["function"]["parameters"]
+    assert union["arg_1"] == "appSettings"
+    return {**tree["variables"]["appSettings"]["value"], **union["arg_2"]}
 
 
 def test_function_app_sets_every_setting_the_code_reads(app_settings: dict) -> None:
@@ -158,7 +167,9 @@ def test_function_app_is_https_only_tls12_and_ftp_off(bicep: dict) -> None:
     assert site["httpsOnly"] is True
     assert site["siteConfig"]["minTlsVersion"] in {"1.2", "1.3"}
     assert site["siteConfig"]["scmMinTlsVersion"] in {"1.2", "1.3"}
-    assert site["siteConfig"]["ftpsState"] == "Disabled"
+    # Flex Consumption has no FTP at all and refuses siteConfig.ftpsState (test_flex_deploy.py);
+    # basic-auth publishing (FTP and SCM user/password) is switched off by these policies.
+    assert "ftpsState" not in site["siteConfig"]
     policies = {
         body["name"]: body["properties"]["allow"]
         for _, _, body in resources(bicep, "Microsoft.Web/sites/basicPublishingCredentialsPolicies")
