@@ -2,21 +2,23 @@
 
 import azure.functions as func
 
-from api_meta import bp as api_meta_bp
-from auth_routes import bp as auth_routes_bp
-from create_draft import bp as create_draft_bp
-from move_mail import bp as move_mail_bp
-from operations_api import bp as operations_api_bp
-from send_mail import bp as send_mail_bp
+import api_meta
+import auth_routes
+import create_draft
+import move_mail
+import operations_api
+import send_mail
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (
-    send_mail_bp,
-    move_mail_bp,
-    create_draft_bp,
-    api_meta_bp,
-    auth_routes_bp,
-    operations_api_bp,
+# Each blueprint module exposes its Blueprint as `bp`; registering it under that same name lets
+# azure-functions-doctor see that every blueprint is registered (docs/deploy.md).
+for bp in (
+    send_mail.bp,
+    move_mail.bp,
+    create_draft.bp,
+    api_meta.bp,
+    auth_routes.bp,
+    operations_api.bp,
 ):
-    app.register_functions(blueprint)
+    app.register_functions(bp)

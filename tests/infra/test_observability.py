@@ -172,6 +172,49 @@ def test_host_json_log_levels_name_only_host_categories() -> None:
         assert category.startswith(host_prefixes), f"{category} is not a host log category"
 
 
+def effective_level(category: str) -> str:
+    """The level the host applies to a category: the longest configured prefix that matches on
+    dot boundaries, else `default` (Microsoft.Extensions.Logging's filter rule)."""
+    levels = HOST_JSON["logging"]["logLevel"]
+    parts = category.split(".")
+    for end in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in levels:
+            return levels[prefix]
+    return levels["default"]
+
+
+def test_host_json_keeps_the_host_quiet_and_our_lines_through() -> None:
+    # Categories the Functions host writes (learn.microsoft.com: configure-monitoring,
+    # "Configure categories"): only results and our own invocation logs at Information.
+    quiet = [
+        "Host.Startup",
+        "Host.General",
+        "Host.Aggregator",
+        "Host.Triggers.Queue",
+        "Function.send_mail",
+        "Function.mail_send_queue",
+        "Microsoft.Azure.WebJobs.Hosting",
+        "Worker.rpcWorkerProcess",
+        "Azure.Core",
+    ]
+    for category in quiet:
+        assert effective_level(category) == "Warning", category
+    assert effective_level("Host.Results") == "Information"
+    for name in function_names():
+        assert effective_level(f"Function.{name}.User") == "Information", name
+
+
+def test_no_host_json_category_is_more_verbose_than_the_default() -> None:
+    # What azure-functions-doctor's check_host_json_log_level_conflict asks: the default is the
+    # most verbose level, categories only quieten (no accidental extra volume or personal data).
+    order = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"]
+    levels = HOST_JSON["logging"]["logLevel"]
+    default = order.index(levels["default"])
+    for category, level in levels.items():
+        assert order.index(level) >= default, f"{category}={level} is above default"
+
+
 def test_traces_and_requests_are_never_sampled_away() -> None:
     sampling = HOST_JSON["logging"]["applicationInsights"]["samplingSettings"]
     excluded = set(sampling["excludedTypes"].split(";"))
