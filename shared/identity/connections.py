@@ -30,13 +30,34 @@ MODE_CREDENTIALS = {
     "user": ("client_secret", "certificate"),
 }
 DEFAULT_GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-# Delegated Graph permissions asked for in service_account and user modes (.Shared: other
-# mailboxes the account has Full Access / Send As on). offline_access etc. MSAL adds itself.
-DEFAULT_DELEGATED_PERMISSIONS = (
+# The delegated Graph permissions each operation needs in the mailbox it acts on (Graph API
+# reference, "Permissions" of each call; docs/permissions.md has the table and a test keeps it
+# equal to this one). send: create the draft, add attachments or an upload session, /send, and
+# find it in Sent Items after a crash; send_without_copy: one sendMail (saveToSentItems: false);
+# draft: create it with its attachments; move: find by internetMessageId, resolve or create the
+# folder, move.
+OPERATION_PERMISSIONS = {
+    "send": ("Mail.Send", "Mail.ReadWrite"),
+    "send_without_copy": ("Mail.Send",),
+    "draft": ("Mail.ReadWrite",),
+    "move": ("Mail.ReadWrite",),
+}
+# What a delegated connection asks for unless it names its own `delegatedScopes`: the least that
+# covers every operation. A service account always acts in other mailboxes, so it needs the
+# .Shared permissions, which include the signed-in user's own mailbox; a user sends as
+# themselves. MSAL adds openid, profile and offline_access itself.
+DEFAULT_DELEGATED_PERMISSIONS = {
+    "service_account": ("Mail.Send.Shared", "Mail.ReadWrite.Shared"),
+    "user": ("Mail.Send", "Mail.ReadWrite"),
+}
+# What delegatedScopes may name (short names on graphScope's resource, or full scope URIs).
+DELEGATED_MAIL_PERMISSIONS = (
     "Mail.Send",
     "Mail.Send.Shared",
     "Mail.ReadWrite",
     "Mail.ReadWrite.Shared",
+    "Mail.Read",
+    "Mail.Read.Shared",
 )
 
 
@@ -68,17 +89,21 @@ class Connection(msgspec.Struct, rename="camel", frozen=True, forbid_unknown_fie
     require_signed_requests: bool = True
     # Delegated modes: the account (service_account: the service user; required for `password`).
     account: str = ""
-    # Delegated modes: full scope URIs; empty = DEFAULT_DELEGATED_PERMISSIONS on graphScope's host.
+    # Delegated modes: permission names (on graphScope's resource) or full scope URIs;
+    # empty = DEFAULT_DELEGATED_PERMISSIONS of the mode.
     delegated_scopes: list[str] = []
     # User mode: hosts a sign-in's returnUrl may point at (exact, or `*.domain`).
     return_url_hosts: list[str] = []
 
     def scopes(self) -> list[str]:
-        """The delegated scopes to ask for (national clouds: derived from graphScope)."""
-        if self.delegated_scopes:
-            return list(self.delegated_scopes)
+        """The delegated scopes to ask for, as URIs on graphScope's resource (national clouds)."""
         resource = self.graph_scope.removesuffix("/.default").rstrip("/")
-        return [f"{resource}/{p}" for p in DEFAULT_DELEGATED_PERMISSIONS]
+        wanted = self.delegated_scopes or DEFAULT_DELEGATED_PERMISSIONS.get(self.mode, ())
+        return [s if "/" in s else f"{resource}/{s}" for s in wanted]
+
+    def permissions(self) -> list[str]:
+        """The delegated permission names it asks for (scopes() without the resource)."""
+        return [s.rsplit("/", 1)[-1] for s in self.scopes()]
 
     def sender_allowed(self, address: str) -> bool:
         return sender_allowed(self.allowed_senders, address)
@@ -151,9 +176,26 @@ def parse_connection(raw: str | bytes | dict[str, Any]) -> Connection:
     for i, pattern in enumerate(conn.allowed_senders):
         if "@" not in pattern:
             problems.append(Detail(f"allowedSenders[{i}]", "use an address or *@domain"))
+    problems += _scope_problems(conn)
     if problems:
         raise ValidationFailed("The connection is not valid.", details=problems)
     return conn
+
+
+def _scope_problems(conn: Connection) -> list[Detail]:
+    """delegatedScopes: delegated modes only, known mail permissions only (MSAL adds the OIDC
+    scopes itself and refuses them when passed)."""
+    if conn.delegated_scopes and conn.mode not in DEFAULT_DELEGATED_PERMISSIONS:
+        return [Detail("delegatedScopes", f"mode {conn.mode} asks for graphScope, not scopes")]
+    problems = []
+    for i, scope in enumerate(conn.delegated_scopes):
+        permission = scope.rsplit("/", 1)[-1]
+        if "/" in scope and not scope.startswith("https://"):
+            problems.append(Detail(f"delegatedScopes[{i}]", "a scope URI must be https"))
+        elif permission not in DELEGATED_MAIL_PERMISSIONS:
+            known = ", ".join(DELEGATED_MAIL_PERMISSIONS)
+            problems.append(Detail(f"delegatedScopes[{i}]", f"use one of {known}"))
+    return problems
 
 
 def new_signing_key() -> str:

@@ -58,3 +58,47 @@ def test_a_connection_may_only_name_its_own_credential_secret():
     with pytest.raises(ValidationFailed) as exc:
         parse_connection(other)
     assert [d.field for d in exc.value.details] == ["credential.secretName"]
+
+
+SERVICE = {
+    **CONN,
+    "mode": "service_account",
+    "credential": {"type": "token_cache"},
+}
+USER = {**CONN, "mode": "user"}
+
+
+def test_each_delegated_mode_asks_for_the_least_its_operations_need():
+    assert parse_connection(SERVICE).permissions() == ["Mail.Send.Shared", "Mail.ReadWrite.Shared"]
+    assert parse_connection(USER).permissions() == ["Mail.Send", "Mail.ReadWrite"]
+    # App-only connections ask for graphScope (.default) and name no delegated scope.
+    assert parse_connection(CONN).scopes() == []
+
+
+def test_delegated_scopes_replace_the_default_and_accept_names_or_uris():
+    named = parse_connection({**USER, "delegatedScopes": ["Mail.Send"]})
+    assert named.scopes() == ["https://graph.microsoft.com/Mail.Send"]
+    uri = "https://graph.microsoft.com/Mail.ReadWrite.Shared"
+    assert parse_connection({**SERVICE, "delegatedScopes": [uri]}).scopes() == [uri]
+
+
+@pytest.mark.parametrize(
+    "doc, field",
+    [
+        ({**CONN, "delegatedScopes": ["Mail.Send"]}, "delegatedScopes"),
+        ({**USER, "delegatedScopes": ["offline_access"]}, "delegatedScopes[0]"),
+        ({**USER, "delegatedScopes": ["Mail.Send", "Files.ReadWrite.All"]}, "delegatedScopes[1]"),
+        (
+            {**USER, "delegatedScopes": ["http://graph.microsoft.com/Mail.Send"]},
+            "delegatedScopes[0]",
+        ),
+        (
+            {**USER, "delegatedScopes": ["https://graph.microsoft.com/.default"]},
+            "delegatedScopes[0]",
+        ),
+    ],
+)
+def test_delegated_scopes_outside_the_mail_permissions_are_refused(doc, field):
+    with pytest.raises(ValidationFailed) as refused:
+        parse_connection(doc)
+    assert field in [d.field for d in refused.value.details]

@@ -177,5 +177,12 @@ def test_delegated_scopes_follow_the_graph_scope_of_national_clouds():
         "graphScope": "https://graph.microsoft.us/.default",
         "credential": {"type": "client_secret"},
     }
+    service = {**doc, "mode": "service_account", "credential": {"type": "token_cache"}}
 
-    assert "https://graph.microsoft.us/Mail.Send.Shared" in parse_connection(doc).scopes()
+    assert "https://graph.microsoft.us/Mail.Send" in parse_connection(doc).scopes()
+    assert "https://graph.microsoft.us/Mail.Send.Shared" in parse_connection(service).scopes()
+    named = {**doc, "delegatedScopes": ["Mail.Send.Shared", "Mail.ReadWrite.Shared"]}
+    assert parse_connection(named).scopes() == [
+        "https://graph.microsoft.us/Mail.Send.Shared",
+        "https://graph.microsoft.us/Mail.ReadWrite.Shared",
+    ]
