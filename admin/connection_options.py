@@ -3,12 +3,14 @@
 A new connection takes what the options say (with safe defaults: signed requests required).
 Replacing a connection keeps every stored field, security fields included, unless an option
 explicitly changes it: re-running `add` to rotate a secret must never turn protection off.
-List options replace the stored list when given; `--clear FIELD` empties one.
+List options replace the stored list when given; `--clear FIELD` empties one. A new field is
+one new row in the tables below.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from shared.identity.connections import CREDENTIAL_TYPES, MODES, Connection
@@ -20,8 +22,16 @@ LIST_OPTIONS = (
     ("--attachment-host", "attachmentUrlHosts", "host attachment URLs may use (repeat)"),
     ("--callback-host", "callbackUrlHosts", "host callbackUrl may use (repeat)"),
     ("--return-url-host", "returnUrlHosts", "user mode: host a returnUrl may use (repeat)"),
-    ("--delegated-scope", "delegatedScopes", "delegated modes: full scope URI (repeat)"),
+    (
+        "--scopes",
+        "delegatedScopes",
+        "delegated modes: the Graph permissions to ask for instead of the mode's default, "
+        "names or scope URIs, separated by spaces or commas (docs/permissions.md)",
+    ),
 )
+# List options that take several values at once (`--scopes Mail.Send Mail.ReadWrite`), and
+# the older spelling each still accepts.
+WORDS_OPTIONS = {"--scopes": ("--delegated-scope",)}
 TEXT_OPTIONS = (
     ("--tenant", "tenantId", "tenant id (GUID) or domain"),
     ("--client-id", "clientId", "the app registration's client id"),
@@ -51,7 +61,19 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     for option, _, text in TEXT_OPTIONS:
         parser.add_argument(option, default=None, help=text)
     for option, _, text in LIST_OPTIONS:
-        parser.add_argument(option, action="append", default=None, help=text)
+        if option in WORDS_OPTIONS:
+            parser.add_argument(
+                option,
+                *WORDS_OPTIONS[option],
+                dest=_dest(option),
+                action="extend",
+                nargs="+",
+                default=None,
+                metavar="VALUE",
+                help=text,
+            )
+        else:
+            parser.add_argument(option, action="append", default=None, help=text)
     parser.add_argument(
         "--clear",
         action="append",
@@ -123,7 +145,9 @@ def merged_document(args: argparse.Namespace, existing: Connection | None) -> di
         if _dest(option).replace("_", "-") in args.clear:
             doc[wire] = []
         value = getattr(args, _dest(option))
-        if value is not None:
+        if value is not None and option in WORDS_OPTIONS:
+            doc[wire] = [word for item in value for word in re.split(r"[\s,]+", item) if word]
+        elif value is not None:
             doc[wire] = list(value)
     for option, wire, _ in FLAG_OPTIONS:
         value = getattr(args, _dest(option))

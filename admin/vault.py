@@ -16,15 +16,22 @@ from shared.identity import secret_names
 from shared.identity.connections import Connection, connection_secret_name, parse_connection
 from shared.identity.secrets import SecretStore, make_secret_client, set_secret_recovering
 from shared.identity.token_cache import CacheState, read_state
-from shared.settings import KEY_VAULT_CREDENTIAL, KEY_VAULT_URL, Settings
+from shared.settings import (
+    KEY_VAULT_CREDENTIAL,
+    KEY_VAULT_URL,
+    Settings,
+    apply_local_values,
+    read_local_settings,
+)
 
 
 def load_settings(settings_file: Path | None, vault_url: str | None) -> Settings:
-    """Settings from --settings (its Values go into the environment first) and --vault-url."""
-    if settings_file is not None:
-        from devhost.local_settings import apply_values, read_local_settings
+    """Settings from --settings (its Values go into the environment first) and --vault-url.
 
-        apply_values(read_local_settings(settings_file).get("Values", {}))
+    Raises LocalSettingsError for an unusable file, AppError when no vault is given.
+    """
+    if settings_file is not None:
+        apply_local_values(read_local_settings(settings_file).get("Values", {}))
     explicit: dict[str, Any] = {}
     if vault_url:
         explicit["key_vault_url"] = vault_url

@@ -6,44 +6,29 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+
+# Reading the file lives with the product's settings so the admin command line can use it too
+# without importing the devhost; the names stay available here for the devhost's modules.
+from shared.settings import LocalSettingsError, read_local_settings
+from shared.settings import apply_local_values as apply_values
+
+__all__ = [
+    "SANDBOX_CLIENT_ID",
+    "SANDBOX_CLIENT_SECRET",
+    "SANDBOX_CONNECTION",
+    "SANDBOX_TENANT_ID",
+    "LocalSettingsError",
+    "apply_values",
+    "read_local_settings",
+    "sandbox_values",
+    "write_local_settings",
+]
 
 # The sandbox seed's app registration (published in docs/sandbox.md; not a real secret).
 SANDBOX_CONNECTION = "contoso.test"
 SANDBOX_TENANT_ID = "8f3c1a52-0000-4000-8000-00000000c0de"
 SANDBOX_CLIENT_ID = "5d1e7c9a-0000-4000-8000-00000000a11c"
 SANDBOX_CLIENT_SECRET = "sandbox-app-secret"  # noqa: S105 - the sandbox seed's published secret
-
-
-class LocalSettingsError(ValueError):
-    """local.settings.json is missing, not JSON, or its Values are not strings."""
-
-
-def read_local_settings(path: Path) -> dict[str, Any]:
-    """The parsed file; raises LocalSettingsError with the path when it cannot be used."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise LocalSettingsError(
-            f"{path} not found: `make run` writes one (see local.settings.example.json)"
-        ) from exc
-    except ValueError as exc:
-        raise LocalSettingsError(f"{path} is not valid JSON: {exc}") from exc
-    values = data.get("Values", {})
-    if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
-        # The real host refuses non-string values too; say which file so it is quick to fix.
-        raise LocalSettingsError(f"{path}: every entry of Values must be a string")
-    return data
-
-
-def apply_values(values: Mapping[str, str]) -> None:
-    """Put the Values into os.environ.
-
-    They win over variables already set (this machine sets REQUESTS_CA_BUNDLE, and the app
-    must trust the sandbox CA named in local.settings.json instead).
-    """
-    for key, value in values.items():
-        os.environ[key] = value
 
 
 def write_local_settings(path: Path, values: Mapping[str, str], *, http_port: int) -> None:

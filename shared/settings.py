@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 # --- Names of the app settings (environment variables). infra/ sets each of these. ---
 KEY_VAULT_URL = "KEY_VAULT_URL"
@@ -157,3 +159,40 @@ LOCAL_ONLY_SETTING_NAMES = (
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return Settings.load()
+
+
+# --- local.settings.json: the same file the Functions Core Tools read, for local runs and the
+# admin command line (`--settings`). Never read in Azure, where settings are app settings. ---
+
+
+class LocalSettingsError(ValueError):
+    """local.settings.json is missing, not JSON, or its Values are not strings."""
+
+
+def read_local_settings(path: Path) -> dict[str, Any]:
+    """The parsed file; raises LocalSettingsError with the path when it cannot be used."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise LocalSettingsError(
+            f"{path} not found: `make run` writes one (see local.settings.example.json)"
+        ) from exc
+    except ValueError as exc:
+        raise LocalSettingsError(f"{path} is not valid JSON: {exc}") from exc
+    values = data.get("Values", {}) if isinstance(data, dict) else None
+    if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+        # The real host refuses non-string values too; say which file so it is quick to fix.
+        raise LocalSettingsError(f"{path}: every entry of Values must be a string")
+    return data
+
+
+def apply_local_values(values: Mapping[str, str]) -> None:
+    """Put local.settings.json's Values into os.environ.
+
+    They win over variables already set (a machine may set REQUESTS_CA_BUNDLE, and the app must
+    trust the sandbox CA named in local.settings.json instead).
+    """
+    for key, value in values.items():
+        os.environ[key] = value

@@ -97,8 +97,10 @@ class Connection(msgspec.Struct, rename="camel", frozen=True, forbid_unknown_fie
 
     def scopes(self) -> list[str]:
         """The delegated scopes to ask for, as URIs on graphScope's resource (national clouds)."""
+        if self.mode not in DEFAULT_DELEGATED_PERMISSIONS:
+            return []  # app-only: graphScope (.default), whatever delegatedScopes says
         resource = self.graph_scope.removesuffix("/.default").rstrip("/")
-        wanted = self.delegated_scopes or DEFAULT_DELEGATED_PERMISSIONS.get(self.mode, ())
+        wanted = self.delegated_scopes or DEFAULT_DELEGATED_PERMISSIONS[self.mode]
         return [s if "/" in s else f"{resource}/{s}" for s in wanted]
 
     def permissions(self) -> list[str]:
@@ -183,10 +185,8 @@ def parse_connection(raw: str | bytes | dict[str, Any]) -> Connection:
 
 
 def _scope_problems(conn: Connection) -> list[Detail]:
-    """delegatedScopes: delegated modes only, known mail permissions only (MSAL adds the OIDC
-    scopes itself and refuses them when passed)."""
-    if conn.delegated_scopes and conn.mode not in DEFAULT_DELEGATED_PERMISSIONS:
-        return [Detail("delegatedScopes", f"mode {conn.mode} asks for graphScope, not scopes")]
+    """delegatedScopes: known mail permissions only (MSAL adds the OIDC scopes itself and
+    refuses them when passed). An app connection keeps but ignores them (it may change mode)."""
     problems = []
     for i, scope in enumerate(conn.delegated_scopes):
         permission = scope.rsplit("/", 1)[-1]
