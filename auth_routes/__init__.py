@@ -63,7 +63,7 @@ def auth_login(req: func.HttpRequest) -> func.HttpResponse:
             base,
         )
     except SignInError as exc:
-        return _page(req, exc.status, ok=False, message=exc.message)
+        return _page(req, exc.status, ok=False, reason=exc.reason, params=exc.params)
     headers = {
         **_PAGE_HEADERS,
         "Location": started.location,
@@ -89,7 +89,7 @@ def auth_callback(req: func.HttpRequest) -> func.HttpResponse:
             base,
         )
     except SignInError as exc:
-        return _page(req, exc.status, ok=False, message=exc.message)
+        return _page(req, exc.status, ok=False, reason=exc.reason, params=exc.params)
     clear = _cookie("", base, 0)
     if done.return_url:
         headers = {**_PAGE_HEADERS, "Location": done.return_url, "Set-Cookie": clear}

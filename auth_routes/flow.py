@@ -41,7 +41,19 @@ class Finished:
 
 def _not_available(reason: str, *args: object) -> signin.SignInError:
     log.warning("sign-in link refused: " + reason, *args)
-    return signin.SignInError(NOT_AVAILABLE, 400)
+    return signin.SignInError(NOT_AVAILABLE, 400, reason="not_available")
+
+
+def _vault_unavailable() -> signin.SignInError:
+    return signin.SignInError(
+        "Key Vault is unavailable; try again in a minute.", 503, reason="vault_unavailable"
+    )
+
+
+def _app_error(connection: str, exc: AppError) -> signin.SignInError:
+    """The sign-in page's answer to an app error; its own message (for the admin) is logged."""
+    log.warning("sign-in for connection %s failed: %s (%s)", connection, exc.code, exc.message)
+    return signin.SignInError(exc.message, exc.status, reason="app_error", code=exc.code)
 
 
 def _user_connection(runtime, name: str) -> Connection:
@@ -52,7 +64,7 @@ def _user_connection(runtime, name: str) -> Connection:
     try:
         connection = runtime.connections.get(name)
     except SecretsUnavailable as exc:
-        raise signin.SignInError("Key Vault is unavailable; try again in a minute.", 503) from exc
+        raise _vault_unavailable() from exc
     except AppError as exc:
         raise _not_available("connection %r: %s", name[:80], exc.code) from None
     if connection.mode != "user":
@@ -76,9 +88,9 @@ def state_key(runtime) -> str:
             runtime.secrets.set(signin.STATE_KEY_SECRET, signin.new_state_key(), tags=tags("app"))
             key = runtime.secrets.get(signin.STATE_KEY_SECRET, force_fetch=True)
     except SecretsUnavailable as exc:
-        raise signin.SignInError("Key Vault is unavailable; try again in a minute.", 503) from exc
+        raise _vault_unavailable() from exc
     if not key:
-        raise signin.SignInError("Key Vault is unavailable; try again in a minute.", 503)
+        raise _vault_unavailable()
     return key
 
 
@@ -87,7 +99,9 @@ def start(runtime, name: str, user: str | None, return_url: str | None, base: st
     # The address's shape first: saying it is missing reveals nothing about the connection.
     user = (user or "").strip()
     if "@" not in user or any(c in user for c in " \r\n<>\"'"):
-        raise signin.SignInError("Add ?user=<your e-mail address> to the sign-in link.")
+        raise signin.SignInError(
+            "Add ?user=<your e-mail address> to the sign-in link.", reason="user_missing"
+        )
     connection = _user_connection(runtime, name)
     if not connection.sender_allowed(user):
         # A user outside the connection's senders could never use the sign-in anyway.
@@ -99,7 +113,7 @@ def start(runtime, name: str, user: str | None, return_url: str | None, base: st
     try:
         location = runtime.user_tokens.authorization_url(connection, state, sealed, redirect_uri)
     except AppError as exc:
-        raise signin.SignInError(exc.message, exc.status) from exc
+        raise _app_error(connection.name, exc) from exc
     return Started(location, state.binding)
 
 
@@ -113,25 +127,32 @@ def finish(
     """Check the state and the browser binding, redeem the code, store the sign-in, notify."""
     state = signin.unseal(params.get("state", ""), state_key(runtime))
     if state.connection != name:
-        raise signin.SignInError("This sign-in belongs to another connection.")
+        raise signin.SignInError(
+            "This sign-in belongs to another connection.", reason="other_connection"
+        )
     if not signin.binding_matches(cookie_header, state.binding):
         raise signin.SignInError(
-            "This sign-in was started in another browser. Open the sign-in link again here."
+            "This sign-in was started in another browser. Open the sign-in link again here.",
+            reason="other_browser",
         )
     if params.get("error"):
         # Entra's error code only: its description can name accounts.
         raise signin.SignInError(
-            f"Microsoft did not sign you in ({params['error'][:80]}). Start the sign-in again."
+            f"Microsoft did not sign you in ({params['error'][:80]}). Start the sign-in again.",
+            reason="not_signed_in",
+            error=params["error"][:80],
         )
     code = params.get("code")
     if not code:
-        raise signin.SignInError("The sign-in answer has no code. Start the sign-in again.")
+        raise signin.SignInError(
+            "The sign-in answer has no code. Start the sign-in again.", reason="no_code"
+        )
     connection = _user_connection(runtime, name)
     redirect_uri = signin.absolute(base, signin.callback_path(connection.name))
     try:
         runtime.user_tokens.redeem(connection, state, code, redirect_uri)
     except AppError as exc:
-        raise signin.SignInError(exc.message, exc.status) from exc
+        raise _app_error(connection.name, exc) from exc
     log.info("user sign-in stored for connection %s", connection.name)
     signin_hooks.notify(connection.name, state.user)
     return Finished(connection.name, state.user, state.return_url)

@@ -28,12 +28,20 @@ BINDING_COOKIE = "ep_signin"
 
 
 class SignInError(Exception):
-    """The sign-in cannot go on; `message` is safe to show (no token, no state content)."""
+    """The sign-in cannot go on; `message` is safe to show (no token, no state content).
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    `reason` names the case and `params` its variable parts, so the result page can say it in
+    the browser's language (auth_routes.pages); `message` is the English text, also logged.
+    """
+
+    def __init__(
+        self, message: str, status: int = 400, *, reason: str = "failed", **params: str
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.reason = reason
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,8 @@ def unseal(token: str, key: str, now: float | None = None) -> SignInState:
         return SignInState(**json.loads(payload))
     except (InvalidToken, ValueError, TypeError) as exc:
         raise SignInError(
-            "This sign-in link has expired or is not valid. Start the sign-in again."
+            "This sign-in link has expired or is not valid. Start the sign-in again.",
+            reason="state_invalid",
         ) from exc
 
 
@@ -123,20 +132,26 @@ def check_return_url(url: str | None, allowed_hosts: list[str]) -> str | None:
     if not url:
         return None
     if any(c == "\\" or c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
-        raise SignInError("returnUrl contains characters that are not allowed.")
+        raise SignInError(
+            "returnUrl contains characters that are not allowed.", reason="return_url_characters"
+        )
     parts = urlsplit(url)
     host = (parts.hostname or "").casefold()
     loopback = host in ("127.0.0.1", "localhost", "::1")
     if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not loopback):
-        raise SignInError("returnUrl must be an https URL.")
+        raise SignInError("returnUrl must be an https URL.", reason="return_url_scheme")
     try:
         port = parts.port
     except ValueError:
-        raise SignInError("returnUrl has an invalid port.") from None
+        raise SignInError("returnUrl has an invalid port.", reason="return_url_port") from None
     if "@" in parts.netloc or not (_HOST_RE.match(host) or host == "::1"):
-        raise SignInError("returnUrl points at a host this connection does not allow.")
+        raise SignInError(
+            "returnUrl points at a host this connection does not allow.", reason="return_url_host"
+        )
     if not host_allowed(host, allowed_hosts):
-        raise SignInError("returnUrl points at a host this connection does not allow.")
+        raise SignInError(
+            "returnUrl points at a host this connection does not allow.", reason="return_url_host"
+        )
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc = f"{netloc}:{port}"

@@ -511,7 +511,10 @@ class UserTokenProvider(_DelegatedProvider):
                 "sign-in for connection %s refused: %s", connection.name, error_text(result)
             )
             raise signin.SignInError(
-                f"Microsoft refused the sign-in ({error_text(result)}). Start it again.", 502
+                f"Microsoft refused the sign-in ({error_text(result)}). Start it again.",
+                502,
+                reason="refused",
+                error=error_text(result),
             )
         claims = result.get("id_token_claims") or {}
         signed_in = str(claims.get("preferred_username") or "")
@@ -522,6 +525,9 @@ class UserTokenProvider(_DelegatedProvider):
                 f"You signed in as {signed_in or 'another account'}, but this link is for "
                 f"{state.user}. Nothing was stored; sign in with {state.user}.",
                 403,
+                reason="wrong_account",
+                signed_in=signed_in,
+                user=state.user,
             )
         cache = self.user_cache(connection.name, state.user)
         cache.replace(scratch.serialize(), account=state.user, identity=identity)
@@ -549,6 +555,7 @@ def signed_in_identity(connection: Connection, claims: dict[str, Any]) -> tuple[
             "The sign-in answer does not say which account signed in (tid, oid). Nothing was "
             "stored.",
             403,
+            reason="no_identity",
         )
     expected = connection.tenant_id.strip()
     if (
@@ -560,6 +567,7 @@ def signed_in_identity(connection: Connection, claims: dict[str, Any]) -> tuple[
             "You signed in with an account of another organisation. Nothing was stored; sign in "
             "with your account in this connection's organisation.",
             403,
+            reason="other_tenant",
         )
     return tid, oid
 

@@ -79,6 +79,23 @@ def test_signing_in_as_another_user_than_asked_is_refused_and_stores_nothing(
     assert stored_secret(sandbox, user_cache_name(user_conn, "bram@contoso.test")) is None
 
 
+def test_a_refused_sign_in_speaks_dutch_to_a_dutch_browser(
+    user_conn,
+    fresh_devhost,
+    browser,  # noqa: F811
+):
+    ok, message = browser_sign_in(
+        browser,
+        login_url(fresh_devhost, user_conn, "anna@contoso.test"),
+        "bram@contoso.test",
+        language="nl-NL",
+    )
+
+    assert ok == "false"
+    assert "Er is niets opgeslagen" in message and "anna@contoso.test" in message
+    assert "Nothing was stored" not in message
+
+
 def test_the_result_page_speaks_dutch_to_a_dutch_browser(
     user_conn,
     fresh_devhost,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import re
+from pathlib import Path
 
 import pytest
 
-from auth_routes.pages import pick_language, render
+from auth_routes.pages import TEXTS, failure_text, pick_language, render
 from shared.errors import ReauthRequired, error_body
 from shared.identity import signin, signin_hooks
 from shared.identity.tokens import needs_reauth
@@ -108,9 +110,56 @@ def test_the_result_page_language_follows_accept_language(header, language):
 
 
 def test_the_result_page_escapes_what_it_shows():
-    page = render("en", ok=False, message="<script>x</script>")
+    page = render("en", ok=False, reason="refused", params={"error": "<script>x</script>"})
 
     assert "<script>x" not in page and "&lt;script&gt;" in page
+
+
+def reasons_raised_in_code() -> set[str]:
+    root = Path(__file__).resolve().parents[2]
+    found = set()
+    for path in [*root.glob("shared/**/*.py"), *root.glob("auth_routes/*.py")]:
+        found |= set(re.findall(r'reason="(\w+)"', path.read_text()))
+    return found
+
+
+def test_every_refusal_has_its_own_text_in_both_languages():
+    raised = reasons_raised_in_code()
+    assert {"wrong_account", "state_invalid", "not_available", "app_error"} <= raised
+    assert set(TEXTS["en"]) == set(TEXTS["nl"])
+    for reason in raised:
+        assert reason in TEXTS["nl"], reason
+
+
+@pytest.mark.parametrize(
+    ("reason", "params"),
+    [
+        ("wrong_account", {"signed_in": "bram@contoso.test", "user": "anna@contoso.test"}),
+        ("refused", {"error": "invalid_grant (AADSTS70000)"}),
+        ("not_available", {}),
+        ("app_error", {"code": "auth_failed"}),
+        ("state_invalid", {}),
+    ],
+)
+def test_a_dutch_browser_gets_a_wholly_dutch_failure_page(reason, params):
+    error = signin.SignInError("English text for the log", reason=reason, **params)
+    page = render(
+        pick_language("nl-NL,nl;q=0.9"), ok=False, reason=error.reason, params=error.params
+    )
+
+    assert '<html lang="nl">' in page and "Aanmelden is mislukt" in page
+    message = re.search(r'<p id="message">(.*)</p>', page).group(1)
+    assert "English text" not in message and "{" not in message
+    english = failure_text("en", reason, params)
+    assert failure_text("nl", reason, params) != english
+    for value in params.values():
+        assert value in page  # the variable parts are shown in either language
+
+
+def test_an_unknown_reason_or_missing_detail_falls_back_to_the_generic_line():
+    assert failure_text("nl", "no_such_reason", {}) == TEXTS["nl"]["failed"]
+    assert failure_text("nl", "refused", {}) == TEXTS["nl"]["failed"]  # no {error} to show
+    assert "een ander account" in failure_text("nl", "wrong_account", {"user": "a@b.c"})
 
 
 def test_a_failing_sign_in_hook_is_logged_and_the_others_still_run(caplog):
