@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INFRA_VENV := .venv-infra
 
-.PHONY: help run stop test test-fast lint format bench deps infra-check clean
+.PHONY: help run stop test test-fast lint format bench deps doctor clean
 
 help:
 	@echo "make run    - start the sandbox, Azurite and the devhost with a ready connection"
@@ -13,6 +13,7 @@ help:
 	@echo "make test   - install what is needed and run the whole test suite"
 	@echo "make bench  - run the benchmarks (after make test)"
 	@echo "make lint   - ruff check + format check"
+	@echo "make doctor - azure-functions-doctor on the repository (make test checks its findings)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@echo "==> Python environment ($(VENV))"
@@ -62,6 +63,11 @@ test: deps $(INFRA_VENV)/.installed
 
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -m "not browser and not slow"
+
+# The third-party view of the app as Azure sees it; make test runs it too
+# (tests/infra/test_functions_doctor.py) and docs/deploy.md explains what it still reports.
+doctor: $(VENV)/.installed
+	$(VENV)/bin/azure-functions-doctor doctor --profile full --hosting-plan flex-consumption
 
 $(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.installed
 	@echo "==> benchmark peers and plotting (requirements-bench.txt)"
