@@ -12,10 +12,9 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from shared.errors import AppError
-from shared.identity import signin_hooks
 from shared.identity.connections import Connection
+from shared.identity.entra_errors import authority, error_text
 from shared.identity.token_cache import KeyVaultTokenCache
-from shared.identity.tokens import authority, error_text
 
 
 class AuthenticateError(AppError):
@@ -88,5 +87,4 @@ def device_code_sign_in(
             f"uses {connection.account}; nothing was stored. Sign in as {connection.account}."
         )
     cache.replace(scratch.serialize(), account=signed_in or None)
-    signin_hooks.notify(connection.name, None)
     return signed_in

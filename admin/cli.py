@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--settings", type=Path, help="read app settings from local.settings.json")
     common.add_argument("--vault-url", help="Key Vault URL (default: KEY_VAULT_URL)")
 
-    parser = argparse.ArgumentParser(prog="python -m admin", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m admin", description=(__doc__ or "").splitlines()[0]
+    )
     top = parser.add_subparsers(dest="area", required=True)
     conns = top.add_parser("connections", help="manage connections")
     sub = conns.add_subparsers(dest="command", required=True)

@@ -181,14 +181,10 @@ def resume_parked(settings: Any, connection: str) -> tuple[list[str], str | None
     Called directly rather than as a sign-in hook so the admin sees the outcome: the sign-in is
     stored either way, but parked work only resumes if this process reaches the app's storage.
     """
-    from shared.work.parking import requeue_parked
-    from shared.work.queueing import Queues
-    from shared.work.store import OperationStore, make_table_client
+    from shared.runtime import Runtime
 
     try:
-        return requeue_parked(
-            OperationStore(make_table_client(settings)), Queues(settings), connection, None
-        ), None
+        return Runtime(settings).resume_parked(connection, None), None
     except Exception as exc:
         reason = exc.message if isinstance(exc, AppError) else type(exc).__name__
         return [], (

@@ -41,9 +41,9 @@ def _cookie(value: str, base: str, max_age: int) -> str:
 
 
 def _base(req: func.HttpRequest) -> str:
-    from shared.settings import get_settings
+    from shared.runtime import get_runtime
 
-    return base_url(get_settings().public_base_url, req.url)
+    return base_url(get_runtime().settings.public_base_url, req.url)
 
 
 @bp.function_name("auth_login")

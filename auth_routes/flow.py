@@ -13,7 +13,8 @@ import logging
 from dataclasses import dataclass
 
 from shared.errors import AppError
-from shared.identity import signin, signin_hooks
+from shared.identity import signin
+from shared.identity.code_redemption import authorization_url, redeem
 from shared.identity.connections import Connection
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ def start(runtime, name: str, user: str | None, return_url: str | None, base: st
     sealed = signin.seal(state, state_key(runtime))
     redirect_uri = signin.absolute(base, signin.callback_path(connection.name))
     try:
-        location = runtime.user_tokens.authorization_url(connection, state, sealed, redirect_uri)
+        location = authorization_url(connection, state, sealed, redirect_uri)
     except AppError as exc:
         raise _app_error(connection.name, exc) from exc
     return Started(location, state.binding)
@@ -150,9 +151,9 @@ def finish(
     connection = _user_connection(runtime, name)
     redirect_uri = signin.absolute(base, signin.callback_path(connection.name))
     try:
-        runtime.user_tokens.redeem(connection, state, code, redirect_uri)
+        redeem(runtime.user_tokens, connection, state, code, redirect_uri)
     except AppError as exc:
         raise _app_error(connection.name, exc) from exc
     log.info("user sign-in stored for connection %s", connection.name)
-    signin_hooks.notify(connection.name, state.user)
+    runtime.sign_in_hooks.notify(connection.name, state.user)
     return Finished(connection.name, state.user, state.return_url)

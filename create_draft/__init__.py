@@ -3,7 +3,6 @@
 import azure.functions as func
 
 from shared.api.http import handle
-from shared.models import DraftRequest
 from shared.settings import QUEUE_DRAFT, STORAGE_CONNECTION
 
 bp = func.Blueprint()
@@ -13,7 +12,7 @@ bp = func.Blueprint()
 @bp.route(route="mail/draft", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def create_draft(req: func.HttpRequest) -> func.HttpResponse:
     """Create a draft in the sender's Drafts; 201 with messageId, webLink, conversationId."""
-    return handle(req, DraftRequest, "draft", success_status=201)
+    return handle(req, "draft", success_status=201)
 
 
 @bp.function_name("mail_draft_queue")

@@ -3,7 +3,6 @@
 import azure.functions as func
 
 from shared.api.http import handle
-from shared.models import MoveRequest
 from shared.settings import QUEUE_MOVE, STORAGE_CONNECTION
 
 bp = func.Blueprint()
@@ -13,7 +12,7 @@ bp = func.Blueprint()
 @bp.route(route="mail/move", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def move_mail(req: func.HttpRequest) -> func.HttpResponse:
     """Move a mail now; 200 with its new message id."""
-    return handle(req, MoveRequest, "move")
+    return handle(req, "move")
 
 
 @bp.function_name("mail_move_queue")

@@ -3,7 +3,6 @@
 import azure.functions as func
 
 from shared.api.http import handle
-from shared.models import SendRequest
 from shared.settings import QUEUE_SEND, STORAGE_CONNECTION
 
 bp = func.Blueprint()
@@ -13,7 +12,7 @@ bp = func.Blueprint()
 @bp.route(route="mail/send", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def send_mail(req: func.HttpRequest) -> func.HttpResponse:
     """Send a mail now; 200 with the operation id and message id."""
-    return handle(req, SendRequest, "send")
+    return handle(req, "send")
 
 
 @bp.function_name("mail_send_queue")

@@ -8,6 +8,7 @@ validator then reports every bad field at once instead of stopping at the first.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
@@ -214,9 +215,6 @@ class Accepted(msgspec.Struct, rename="camel", omit_defaults=True):
     error: OperationError | None = None
 
 
-OPERATION_STATUSES = ("accepted", "running", "succeeded", "failed", "parked", "poisoned")
-
-
 class OperationError(msgspec.Struct, omit_defaults=True):
     """Why the last attempt failed: one of the error codes (see ErrorResponse), plus
     `reauth_expired` for parked work nobody signed in for in time."""
@@ -251,14 +249,33 @@ ParkedUntil = Annotated[str, Meta(description="parked: when it ends `failed` (re
 PoisonQueue = Annotated[str, Meta(description="poisoned: the queue that holds the message.")]
 
 
+class Status(StrEnum):
+    """Where an operation stands (docs/architecture.md has the diagram)."""
+
+    ACCEPTED = "accepted"  # recorded; a queue message will run (or re-run) it
+    RUNNING = "running"  # an attempt holds the claim until claimedUntil
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    PARKED = "parked"  # waits for a sign-in (signInUrl / adminCommand) until parkedUntil
+    # The message exhausted maxDequeueCount and sits in `<queue>-poison`; an operator may move
+    # it back, which runs the operation again (in resume mode).
+    POISONED = "poisoned"
+
+
+StatusText = Annotated[str, Meta(extra_json_schema={"enum": [s.value for s in Status]})]
+
+
 class OperationStatus(msgspec.Struct, rename="camel", omit_defaults=True):
     """GET /api/operations/{operationId}; a callback's body is a subset of it. Times are UTC
-    ISO 8601."""
+    ISO 8601. The stored record (shared.work.record.Operation) extends it with what only the
+    app sees, so each field is declared once."""
 
     operation_id: str
-    operation: Annotated[str, Meta(extra_json_schema={"enum": ["send", "move", "draft"]})]
+    kind: Annotated[str, Meta(description="The operation: send, move or draft.")] = msgspec.field(
+        name="operation"
+    )
     connection: str
-    status: Annotated[str, Meta(extra_json_schema={"enum": list(OPERATION_STATUSES)})]
+    status: StatusText
     attempts: int
     created_at: str | None = None
     updated_at: str | None = None

@@ -1,73 +1,245 @@
-"""The process-wide collaborators (secrets, connections, tokens, sessions), built on first use.
+"""The one wiring place: every process-wide object, built once on first use, from Settings.
 
 Function instances live for many invocations; building these once per process keeps the MSAL
-apps, token caches and pooled connections warm. Importing this module is cheap: the heavy
-SDKs load when the first request needs them.
+apps, token caches and pooled connections warm. Nothing else in the app keeps a module-level
+instance: everything receives what it needs from here (tests build a Runtime with fakes and
+install it with `use_runtime`). Importing this module is cheap: each part imports its SDKs
+when it is first built (cold start).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from functools import cached_property
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import requests
+from shared.settings import Settings
 
-from shared.graph.client import GraphClient, environment_session, shared_session
-from shared.graph.folders import FolderCache
-from shared.graph.limiter import limited_session
-from shared.identity.connections import ConnectionRegistry
-from shared.identity.secrets import SecretStore, make_secret_client
-from shared.identity.tokens import (
-    AppTokenProvider,
-    ServiceAccountTokenProvider,
-    Tokens,
-    UserTokenProvider,
-)
-from shared.operations.context import OperationContext
-from shared.settings import Settings, get_settings
+if TYPE_CHECKING:
+    from shared.api.replay import TableNonceStore
+    from shared.graph.folders import FolderCache
+    from shared.identity.connections import ConnectionRegistry
+    from shared.identity.delegated_tokens import UserTokenProvider
+    from shared.identity.secrets import SecretStore
+    from shared.identity.signin_hooks import SignInHooks
+    from shared.identity.tokens import Tokens
+    from shared.operations.context import OperationContext, Progress
+    from shared.work.callbacks import FinalCallbacks
+    from shared.work.lifecycle import Lifecycle
+    from shared.work.processor import Processor
+    from shared.work.queueing import Queues
+    from shared.work.store import OperationStore
+
+T = TypeVar("T")
 
 
 class Runtime:
-    """Builds an OperationContext per request from long-lived parts."""
+    """Builds and holds the process-wide collaborators; `context()` makes one per operation.
+
+    Pass `store`, `queues` or `secret_client_factory` to replace the real ones (tests, the
+    admin command line); everything else is derived from `settings`.
+    """
 
     def __init__(
-        self, settings: Settings, secret_client_factory: Callable[[], Any] | None = None
+        self,
+        settings: Settings,
+        secret_client_factory: Callable[[], Any] | None = None,
+        *,
+        store: OperationStore | None = None,
+        queues: Queues | None = None,
     ) -> None:
         self.settings = settings
-        factory = secret_client_factory or (lambda: make_secret_client(settings))
-        self.secrets = SecretStore(factory, ttl=settings.connection_cache_seconds)
-        self.connections = ConnectionRegistry(self.secrets, settings)
-        # Delegated modes keep their MSAL caches in Key Vault (shared.identity.token_cache).
-        self.user_tokens = UserTokenProvider(self.connections, self.secrets, settings)
-        self.tokens = Tokens(
-            {
-                "app": AppTokenProvider(self.connections),
-                "service_account": ServiceAccountTokenProvider(
-                    self.connections, self.secrets, settings
-                ),
-                "user": self.user_tokens,
-            }
-        )
-        self.folders = FolderCache(ttl=settings.connection_cache_seconds)
+        self._secret_client_factory = secret_client_factory
+        self._parts: dict[str, Any] = {}
+        if store is not None:
+            self._parts["store"] = store
+        if queues is not None:
+            self._parts["queues"] = queues
+        self._lock = threading.RLock()
 
-    @cached_property
-    def attachment_session(self) -> requests.Session:
-        return environment_session()
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        with self._lock:
+            if name not in self._parts:
+                self._parts[name] = build()
+            return self._parts[name]
+
+    # --- identity ----------------------------------------------------------------------------
+
+    @property
+    def secrets(self) -> SecretStore:
+        from shared.identity.secrets import SecretStore, make_secret_client
+
+        factory = self._secret_client_factory or (lambda: make_secret_client(self.settings))
+        return self._once(
+            "secrets", lambda: SecretStore(factory, ttl=self.settings.connection_cache_seconds)
+        )
+
+    @property
+    def connections(self) -> ConnectionRegistry:
+        from shared.identity.connections import ConnectionRegistry
+
+        return self._once("connections", lambda: ConnectionRegistry(self.secrets, self.settings))
+
+    @property
+    def user_tokens(self) -> UserTokenProvider:
+        from shared.identity.delegated_tokens import UserTokenProvider
+
+        return self._once(
+            "user_tokens", lambda: UserTokenProvider(self.connections, self.secrets, self.settings)
+        )
+
+    @property
+    def tokens(self) -> Tokens:
+        from shared.identity.app_tokens import AppTokenProvider
+        from shared.identity.delegated_tokens import ServiceAccountTokenProvider
+        from shared.identity.tokens import Tokens
+
+        def build() -> Tokens:
+            # Delegated modes keep their MSAL caches in Key Vault (shared.identity.token_cache).
+            return Tokens(
+                {
+                    "app": AppTokenProvider(self.connections),
+                    "service_account": ServiceAccountTokenProvider(
+                        self.connections, self.secrets, self.settings
+                    ),
+                    "user": self.user_tokens,
+                }
+            )
+
+        return self._once("tokens", build)
+
+    @property
+    def sign_in_hooks(self) -> SignInHooks:
+        """Run after a successful sign-in: re-queue the work parked for it."""
+        from shared.identity.signin_hooks import SignInHooks
+
+        return self._once("sign_in_hooks", lambda: SignInHooks([self.resume_parked]))
+
+    def resume_parked(self, connection: str, user: str | None) -> list[str]:
+        """Queue again the work parked for `connection` (and `user`); returns the ids."""
+        from shared.work.parking import requeue_parked
+
+        return requeue_parked(self.store, self.queues, connection, user)
+
+    # --- Graph and other HTTP --------------------------------------------------------------
+
+    @property
+    def graph_session(self) -> Any:
+        """The pooled Graph session with ≤ 4 in-flight requests per mailbox per instance."""
+        from shared.graph.limiter import MailboxLimitedSession
+        from shared.sessions import pooled_session
+
+        return self._once(
+            "graph_session",
+            lambda: MailboxLimitedSession(pooled_session(self.settings.ca_bundle)),
+        )
+
+    @property
+    def attachment_session(self) -> Any:
+        """Attachment downloads for connections that allow private hosts (the sandbox)."""
+        from shared.sessions import environment_session
+
+        return self._once(
+            "attachment_session", lambda: environment_session(self.settings.ca_bundle)
+        )
+
+    @property
+    def guarded_session(self) -> Any:
+        """Attachment downloads and callbacks to any other host: every peer address checked."""
+        from shared.urlsafety import guarded_session
+
+        return self._once("guarded_session", lambda: guarded_session(self.settings.ca_bundle))
+
+    @property
+    def folders(self) -> FolderCache:
+        from shared.graph.folders import FolderCache
+
+        return self._once(
+            "folders", lambda: FolderCache(ttl=self.settings.connection_cache_seconds)
+        )
+
+    # --- background work ---------------------------------------------------------------------
+
+    @property
+    def store(self) -> OperationStore:
+        from shared.work.table_store import TableOperationStore
+
+        return self._once("store", lambda: TableOperationStore.from_settings(self.settings))
+
+    @property
+    def queues(self) -> Queues:
+        from shared.work.queueing import Queues
+
+        return self._once("queues", lambda: Queues(self.settings))
+
+    @property
+    def nonces(self) -> TableNonceStore:
+        """Single-use request-signature nonces, shared by every instance (Table Storage)."""
+        from shared.api.replay import TableNonceStore
+        from shared.settings import NONCES_TABLE
+        from shared.work.table_store import make_table_client
+
+        return self._once(
+            "nonces", lambda: TableNonceStore(make_table_client(self.settings, NONCES_TABLE))
+        )
+
+    @property
+    def callbacks(self) -> FinalCallbacks:
+        from shared.work.callbacks import FinalCallbacks
+
+        return self._once(
+            "callbacks",
+            lambda: FinalCallbacks(
+                self.connections,
+                self.store,
+                guarded_session=self.guarded_session,
+                plain_session=self.attachment_session,
+            ),
+        )
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        from shared.work.lifecycle import Lifecycle, Limits
+
+        return self._once(
+            "lifecycle",
+            lambda: Lifecycle(
+                self.store,
+                self.queues,
+                self.context,
+                limits=Limits.from_settings(self.settings),
+                on_final=self.callbacks,
+            ),
+        )
+
+    @property
+    def processor(self) -> Processor:
+        from shared.work.processor import Processor
+
+        return self._once("processor", lambda: Processor(self.lifecycle))
+
+    # --- per operation -----------------------------------------------------------------------
 
     def context(
-        self, connection_name: str, operation_id: str, user: str | None = None
+        self,
+        connection_name: str,
+        operation_id: str,
+        user: str | None = None,
+        *,
+        progress: Progress | None = None,
     ) -> OperationContext:
         """Raises UnknownConnection, SecretsUnavailable, NotImplementedYet (mode)."""
+        from shared.graph.client import GraphClient
+        from shared.operations.context import OperationContext, Progress
+
         connection = self.connections.get(connection_name)
         graph = GraphClient(
             base_url=connection.graph_base_url,
             token=self.tokens.source(connection, user),
             timeout=self.settings.graph_timeout_seconds,
             retry_budget=self.settings.graph_retry_budget_seconds,
-            # ≤ 4 in-flight requests per mailbox per instance (Graph's concurrency limit).
-            session=limited_session(shared_session()),
+            session=self.graph_session,
             client_request_id=operation_id,
         )
         return OperationContext(
@@ -76,7 +248,9 @@ class Runtime:
             graph=graph,
             settings=self.settings,
             http=self.attachment_session,
+            guarded_http=self.guarded_session,
             folders=self.folders,
+            progress=progress or Progress(),
         )
 
 
@@ -85,9 +259,22 @@ _lock = threading.Lock()
 
 
 def get_runtime() -> Runtime:
-    """The process's Runtime (settings read once)."""
+    """The process's Runtime (settings read from the environment once)."""
     global _runtime
     with _lock:
         if _runtime is None:
-            _runtime = Runtime(get_settings())
+            _runtime = Runtime(Settings.load())
         return _runtime
+
+
+@contextmanager
+def use_runtime(runtime: Runtime) -> Iterator[Runtime]:
+    """Make `runtime` the process's Runtime for the block (tests inject fakes this way)."""
+    global _runtime
+    with _lock:
+        previous, _runtime = _runtime, runtime
+    try:
+        yield runtime
+    finally:
+        with _lock:
+            _runtime = previous

@@ -1,54 +1,18 @@
-"""Every setting the function app reads: names as constants, one typed object read once."""
+"""Every setting the function app reads: one typed object, each field next to its variable's name.
+
+`Settings.load()` is the only place that reads the environment (explicit > environment >
+default); everything else receives a `Settings` (built once per process by shared.runtime).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from functools import lru_cache
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-# --- Names of the app settings (environment variables). infra/ sets each of these. ---
-KEY_VAULT_URL = "KEY_VAULT_URL"
-# Client id of the user-assigned managed identity (Azure) used for Key Vault and Storage.
-AZURE_CLIENT_ID = "AZURE_CLIENT_ID"
-# How the app authenticates to Key Vault: "managed_identity" (Azure) or "client_secret"
-# (local sandbox: AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET).
-KEY_VAULT_CREDENTIAL = "KEY_VAULT_CREDENTIAL"
-AZURE_TENANT_ID = "AZURE_TENANT_ID"
-AZURE_CLIENT_SECRET = "AZURE_CLIENT_SECRET"  # noqa: S105 - a setting name; local sandbox only
-AZURE_AUTHORITY_HOST = "AZURE_AUTHORITY_HOST"
-# Sandbox-only relaxations (never the default): a non-Azure vault host, no instance discovery.
-KEY_VAULT_VERIFY_CHALLENGE_RESOURCE = "KEY_VAULT_VERIFY_CHALLENGE_RESOURCE"
-AUTHORITY_INSTANCE_DISCOVERY = "AUTHORITY_INSTANCE_DISCOVERY"
-# Defaults for connections that do not name their own (national clouds, the sandbox).
-GRAPH_BASE_URL = "GRAPH_BASE_URL"
-AUTHORITY_HOST = "AUTHORITY_HOST"
-# Storage: the Functions host's own connection (connection string locally; identity-based in
-# Azure via AzureWebJobsStorage__queueServiceUri / __tableServiceUri / __credential / __clientId).
-STORAGE_CONNECTION = "AzureWebJobsStorage"
-STORAGE_QUEUE_SERVICE_URI = "AzureWebJobsStorage__queueServiceUri"
-STORAGE_TABLE_SERVICE_URI = "AzureWebJobsStorage__tableServiceUri"
-# Public base URL of the function app (status URLs, sign-in links); derived from the host if unset.
-PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
-MASK_ADDRESSES_IN_LOGS = "MASK_ADDRESSES_IN_LOGS"
-CONNECTION_CACHE_SECONDS = "CONNECTION_CACHE_SECONDS"
-GRAPH_TIMEOUT_SECONDS = "GRAPH_TIMEOUT_SECONDS"
-GRAPH_RETRY_BUDGET_SECONDS = "GRAPH_RETRY_BUDGET_SECONDS"
-ATTACHMENT_MAX_BYTES = "ATTACHMENT_MAX_BYTES"
-OPERATION_RETENTION_DAYS = "OPERATION_RETENTION_DAYS"
-# Background work (docs/operations.md): how long parked work waits for a sign-in, how long a
-# worker's claim on a running operation lasts (≥ functionTimeout), the queue's maxDequeueCount.
-STORAGE_CLIENT_ID = "AzureWebJobsStorage__clientId"
-PARKED_TTL_HOURS = "PARKED_TTL_HOURS"
-OPERATION_CLAIM_SECONDS = "OPERATION_CLAIM_SECONDS"
-QUEUE_MAX_DEQUEUE_COUNT = "AzureFunctionsJobHost__extensions__queues__maxDequeueCount"
-# How long a resumed send waits for the Sent Items copy of a `/send` it issued before it gives
-# up with `send_unconfirmed` (Exchange files the copy only once the mail has gone out).
-SEND_CONFIRM_SECONDS = "SEND_CONFIRM_SECONDS"
-
-# --- Fixed names shared with infra/ and the devhost. ---
+# --- Fixed names shared with infra/ and the devhost (not settings). ---
 QUEUE_SEND = "mail-send"
 QUEUE_MOVE = "mail-move"
 QUEUE_DRAFT = "mail-draft"
@@ -57,108 +21,144 @@ OPERATIONS_TABLE = "operations"
 # Single-use request-signature nonces (shared.api.replay), created on first use.
 NONCES_TABLE = "requestnonces"
 
+# The variables' names, for the modules that name them too (the queue triggers, the devhost's
+# local.settings.json, the admin command line); each field below says which one it reads.
+STORAGE_CONNECTION = "AzureWebJobsStorage"
+STORAGE_QUEUE_SERVICE_URI = "AzureWebJobsStorage__queueServiceUri"
+STORAGE_TABLE_SERVICE_URI = "AzureWebJobsStorage__tableServiceUri"
+KEY_VAULT_URL = "KEY_VAULT_URL"
+KEY_VAULT_CREDENTIAL = "KEY_VAULT_CREDENTIAL"
+AZURE_CLIENT_ID = "AZURE_CLIENT_ID"
+AZURE_TENANT_ID = "AZURE_TENANT_ID"
+AZURE_CLIENT_SECRET = "AZURE_CLIENT_SECRET"  # noqa: S105 - a setting name; local sandbox only
+AZURE_AUTHORITY_HOST = "AZURE_AUTHORITY_HOST"
+KEY_VAULT_VERIFY_CHALLENGE_RESOURCE = "KEY_VAULT_VERIFY_CHALLENGE_RESOURCE"
+AUTHORITY_INSTANCE_DISCOVERY = "AUTHORITY_INSTANCE_DISCOVERY"
+GRAPH_BASE_URL = "GRAPH_BASE_URL"
+AUTHORITY_HOST = "AUTHORITY_HOST"
+PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
+# The host's own override of host.json (app settings win over host.json).
+QUEUE_MAX_DEQUEUE_COUNT = "AzureFunctionsJobHost__extensions__queues__maxDequeueCount"
+
+# Where a setting is set: by infra/ in Azure ("app"), only locally against the sandbox
+# ("local"), or by the Functions host / the platform itself ("host").
+APP, LOCAL, HOST = "app", "local", "host"
+
 
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def setting(
+    *names: str,
+    default: Any,
+    scope: str = HOST,
+    parse: Callable[[str], Any] | None = None,
+    secret: bool = False,
+) -> Any:
+    """A Settings field read from the first of `names` that is set (the name lives here only).
+
+    `secret` keeps the value out of repr() (and so out of logs and error messages).
+    """
+    return field(
+        default=default,
+        repr=not secret,
+        metadata={"env": names, "scope": scope, "parse": parse},
+    )
+
+
+def _optional_int(value: str) -> int | None:
+    return max(1, int(value))
 
 
 @dataclass(frozen=True)
 class Settings:
     """The app's configuration; build with Settings.load() (explicit > environment > default)."""
 
-    key_vault_url: str = ""
-    key_vault_credential: str = "managed_identity"
-    azure_client_id: str = ""
-    azure_tenant_id: str = ""
-    azure_authority_host: str = ""
-    key_vault_verify_challenge_resource: bool = True
-    authority_instance_discovery: bool = True
-    graph_base_url: str = "https://graph.microsoft.com/v1.0"
-    authority_host: str = "https://login.microsoftonline.com"
-    storage_connection: str = ""
-    storage_queue_service_uri: str = ""
-    storage_table_service_uri: str = ""
-    public_base_url: str = ""
-    mask_addresses_in_logs: bool = True
-    connection_cache_seconds: float = 300.0
-    graph_timeout_seconds: float = 30.0
-    graph_retry_budget_seconds: float = 20.0
-    attachment_max_bytes: int = 150 * 1024 * 1024
-    operation_retention_days: int = 30
-    parked_ttl_hours: float = 72.0
-    operation_claim_seconds: float = 660.0
-    queue_max_dequeue_count: int = 5
-    send_confirm_seconds: float = 900.0
+    key_vault_url: str = setting(KEY_VAULT_URL, default="", scope=APP)
+    # How the app authenticates to Key Vault: "managed_identity" (Azure) or "client_secret"
+    # (local sandbox: AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET).
+    key_vault_credential: str = setting(KEY_VAULT_CREDENTIAL, default="managed_identity", scope=APP)
+    # Client id of the user-assigned managed identity (Azure) used for Key Vault and Storage.
+    azure_client_id: str = setting(AZURE_CLIENT_ID, default="", scope=APP)
+    azure_tenant_id: str = setting(AZURE_TENANT_ID, default="", scope=LOCAL)
+    azure_client_secret: str = setting(AZURE_CLIENT_SECRET, default="", scope=LOCAL, secret=True)
+    azure_authority_host: str = setting(AZURE_AUTHORITY_HOST, default="", scope=LOCAL)
+    # Sandbox-only relaxations (never the default): a non-Azure vault host, no instance discovery.
+    key_vault_verify_challenge_resource: bool = setting(
+        KEY_VAULT_VERIFY_CHALLENGE_RESOURCE, default=True, scope=LOCAL
+    )
+    authority_instance_discovery: bool = setting(
+        AUTHORITY_INSTANCE_DISCOVERY, default=True, scope=LOCAL
+    )
+    # Defaults for connections that do not name their own (national clouds, the sandbox).
+    graph_base_url: str = setting(
+        GRAPH_BASE_URL, default="https://graph.microsoft.com/v1.0", scope=APP
+    )
+    authority_host: str = setting(
+        AUTHORITY_HOST, default="https://login.microsoftonline.com", scope=APP
+    )
+    # Storage: the Functions host's own connection (a connection string locally; identity-based
+    # in Azure via __queueServiceUri / __tableServiceUri / __credential / __clientId).
+    storage_connection: str = setting(STORAGE_CONNECTION, default="", scope=LOCAL, secret=True)
+    storage_queue_service_uri: str = setting(STORAGE_QUEUE_SERVICE_URI, default="", scope=APP)
+    storage_table_service_uri: str = setting(STORAGE_TABLE_SERVICE_URI, default="", scope=APP)
+    storage_client_id: str = setting("AzureWebJobsStorage__clientId", default="")
+    # Public base URL of the app (status URLs, sign-in links); derived from the request if unset.
+    public_base_url: str = setting(PUBLIC_BASE_URL, default="", scope=APP)
+    mask_addresses_in_logs: bool = setting("MASK_ADDRESSES_IN_LOGS", default=True, scope=APP)
+    connection_cache_seconds: float = setting("CONNECTION_CACHE_SECONDS", default=300.0)
+    graph_timeout_seconds: float = setting("GRAPH_TIMEOUT_SECONDS", default=30.0)
+    graph_retry_budget_seconds: float = setting("GRAPH_RETRY_BUDGET_SECONDS", default=20.0)
+    attachment_max_bytes: int = setting("ATTACHMENT_MAX_BYTES", default=150 * 1024 * 1024)
+    operation_retention_days: int = setting("OPERATION_RETENTION_DAYS", default=30)
+    # Background work (docs/operations.md): how long parked work waits for a sign-in, and how
+    # long a worker's claim on a running operation lasts (≥ functionTimeout).
+    parked_ttl_hours: float = setting("PARKED_TTL_HOURS", default=72.0)
+    operation_claim_seconds: float = setting("OPERATION_CLAIM_SECONDS", default=660.0)
+    # The host's maxDequeueCount override; unset: host.json's value (shared.work.hostconfig).
+    queue_max_dequeue_count: int | None = setting(
+        QUEUE_MAX_DEQUEUE_COUNT, default=None, parse=_optional_int
+    )
+    # Where the host runs the app from (its host.json); unset: this checkout.
+    script_root: str = setting("AzureWebJobsScriptRoot", default="")
+    # How long a resumed send waits for the Sent Items copy of a `/send` it issued before it
+    # gives up with `send_unconfirmed` (Exchange files the copy once the mail has gone out).
+    send_confirm_seconds: float = setting("SEND_CONFIRM_SECONDS", default=900.0)
+    # requests' own CA bundle variables, read once for our sessions (no per-request scan).
+    ca_bundle: str = setting("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", default="")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **explicit: object) -> Settings:
-        """Explicit keyword arguments beat the environment, which beats the defaults."""
+        """Explicit keyword arguments beat the environment, which beats the defaults.
+
+        Raises ValueError when a variable holds something its field cannot take.
+        """
         env = os.environ if env is None else env
-        names = {
-            "key_vault_url": KEY_VAULT_URL,
-            "key_vault_credential": KEY_VAULT_CREDENTIAL,
-            "azure_client_id": AZURE_CLIENT_ID,
-            "azure_tenant_id": AZURE_TENANT_ID,
-            "azure_authority_host": AZURE_AUTHORITY_HOST,
-            "key_vault_verify_challenge_resource": KEY_VAULT_VERIFY_CHALLENGE_RESOURCE,
-            "authority_instance_discovery": AUTHORITY_INSTANCE_DISCOVERY,
-            "graph_base_url": GRAPH_BASE_URL,
-            "authority_host": AUTHORITY_HOST,
-            "storage_connection": STORAGE_CONNECTION,
-            "storage_queue_service_uri": STORAGE_QUEUE_SERVICE_URI,
-            "storage_table_service_uri": STORAGE_TABLE_SERVICE_URI,
-            "public_base_url": PUBLIC_BASE_URL,
-            "mask_addresses_in_logs": MASK_ADDRESSES_IN_LOGS,
-            "connection_cache_seconds": CONNECTION_CACHE_SECONDS,
-            "graph_timeout_seconds": GRAPH_TIMEOUT_SECONDS,
-            "graph_retry_budget_seconds": GRAPH_RETRY_BUDGET_SECONDS,
-            "attachment_max_bytes": ATTACHMENT_MAX_BYTES,
-            "operation_retention_days": OPERATION_RETENTION_DAYS,
-            "parked_ttl_hours": PARKED_TTL_HOURS,
-            "operation_claim_seconds": OPERATION_CLAIM_SECONDS,
-            "queue_max_dequeue_count": QUEUE_MAX_DEQUEUE_COUNT,
-            "send_confirm_seconds": SEND_CONFIRM_SECONDS,
-        }
         values: dict[str, object] = {}
         for f in fields(cls):
             if f.name in explicit:
                 values[f.name] = explicit[f.name]
                 continue
-            raw = env.get(names[f.name])
-            if raw is None or raw == "":
+            raw = next((env[n] for n in f.metadata["env"] if env.get(n)), None)
+            if raw is None:
                 continue
-            kind = type(f.default)
-            values[f.name] = _bool(raw) if kind is bool else kind(raw)
+            parse = f.metadata["parse"] or (_bool if isinstance(f.default, bool) else None)
+            values[f.name] = parse(raw) if parse else type(f.default)(raw)
         return cls(**values)  # type: ignore[arg-type]
 
 
-# Every environment variable the code reads; infra tests check that the Function App sets them.
-SETTING_NAMES = (
-    KEY_VAULT_URL,
-    KEY_VAULT_CREDENTIAL,
-    AZURE_CLIENT_ID,
-    GRAPH_BASE_URL,
-    AUTHORITY_HOST,
-    STORAGE_QUEUE_SERVICE_URI,
-    STORAGE_TABLE_SERVICE_URI,
-    PUBLIC_BASE_URL,
-    MASK_ADDRESSES_IN_LOGS,
-)
+def names_in_scope(scope: str) -> tuple[str, ...]:
+    """The variable names of every field set in `scope` (APP, LOCAL or HOST)."""
+    return tuple(
+        name for f in fields(Settings) if f.metadata["scope"] == scope for name in f.metadata["env"]
+    )
+
+
+# Every environment variable infra must set on the Function App (tests/infra checks it).
+SETTING_NAMES = names_in_scope(APP)
 # Read by the code but only meaningful locally (sandbox); infra must NOT set these.
-LOCAL_ONLY_SETTING_NAMES = (
-    AZURE_TENANT_ID,
-    AZURE_CLIENT_SECRET,
-    AZURE_AUTHORITY_HOST,
-    KEY_VAULT_VERIFY_CHALLENGE_RESOURCE,
-    AUTHORITY_INSTANCE_DISCOVERY,
-    STORAGE_CONNECTION,
-)
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings.load()
+LOCAL_ONLY_SETTING_NAMES = names_in_scope(LOCAL)
 
 
 # --- local.settings.json: the same file the Functions Core Tools read, for local runs and the

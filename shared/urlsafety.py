@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -144,10 +143,6 @@ class ForbiddenPeer(OSError):
     """A connection reached an internal address (DNS changed after the URL check)."""
 
 
-_guarded: Any = None
-_guarded_lock = threading.Lock()
-
-
 def _peer_checking_adapter() -> Any:
     """An HTTPAdapter whose new connections refuse an internal peer address.
 
@@ -176,11 +171,12 @@ def _peer_checking_adapter() -> Any:
         def _new_conn(self) -> socket.socket:
             return checked(super()._new_conn())
 
+    # urllib3 types ConnectionCls as a Protocol its own classes only match at run time.
     class CheckedHTTPPool(HTTPConnectionPool):
-        ConnectionCls = CheckedHTTPConnection
+        ConnectionCls = CheckedHTTPConnection  # pyright: ignore[reportAssignmentType]
 
     class CheckedHTTPSPool(HTTPSConnectionPool):
-        ConnectionCls = CheckedHTTPSConnection
+        ConnectionCls = CheckedHTTPSConnection  # pyright: ignore[reportAssignmentType]
 
     class PeerCheckingAdapter(HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -193,24 +189,21 @@ def _peer_checking_adapter() -> Any:
     return PeerCheckingAdapter(max_retries=0)
 
 
-def guarded_session() -> Any:
-    """The process's session for URLs of connections that do not allow private hosts.
+def guarded_session(ca_bundle: str = "") -> Any:
+    """A session for URLs of connections that do not allow private hosts (build it once per
+    process: shared.runtime does).
 
-    Made by shared.graph.client.environment_session (no .netrc; proxies only when the environment
+    Made by shared.sessions.environment_session (no .netrc; proxies only when the environment
     sets them, and then the proxy, not this check, decides where requests go) with every new
     connection's peer address checked.
     """
-    global _guarded
-    with _guarded_lock:
-        if _guarded is None:
-            from shared.graph.client import environment_session
+    from shared.sessions import environment_session
 
-            session = environment_session()
-            adapter = _peer_checking_adapter()
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            _guarded = session
-        return _guarded
+    session = environment_session(ca_bundle)
+    adapter = _peer_checking_adapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def forbidden_peer_in(exc: BaseException) -> ForbiddenPeer | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
@@ -16,9 +15,9 @@ import msgspec
 
 from shared.api.validation import decode
 from shared.errors import AppError, PayloadTooLarge, ReauthRequired, to_http
-from shared.models import DraftRequest, MoveRequest, SendRequest
+from shared.kinds import kind as kind_named
+from shared.models import MoveRequest
 from shared.oplog import OperationRecord, operation_log
-from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +26,6 @@ log = logging.getLogger(__name__)
 # refuses bodies over 100 MB itself (maxRequestBodySize), so we match it.
 MAX_REQUEST_BYTES = 100 * 1024 * 1024
 JSON = "application/json"
-
-Operation = Callable[[Any, Any], Any]
 
 
 def json_response(
@@ -55,65 +52,58 @@ def _describe(record: OperationRecord, request: Any) -> None:
     record.fields["attachments"] = len(request.attachments)
 
 
-def handle(
-    req: func.HttpRequest,
-    kind: type[SendRequest] | type[DraftRequest] | type[MoveRequest],
-    operation: str,
-    success_status: int = 200,
-) -> func.HttpResponse:
-    """Run one synchronous operation for an HTTP request and answer in the API's shape."""
+def handle(req: func.HttpRequest, operation: str, success_status: int = 200) -> func.HttpResponse:
+    """Run operation `operation` (a kind of shared.kinds) for an HTTP request: now
+    (mode sync), or through the lifecycle (async/auto); answer in the API's shape."""
+    # Heavy collaborators load on the first real request, not at import (cold start).
+    from shared.runtime import get_runtime
+
     operation_id = str(uuid.uuid4())
-    settings = get_settings()
+    runtime = get_runtime()
+    settings = runtime.settings
+    kind = kind_named(operation)
     record = OperationRecord(operation_id, operation, mask=settings.mask_addresses_in_logs)
     try:
         with operation_log(record):
             body = req.get_body() or b""
             if len(body) > MAX_REQUEST_BYTES:
                 raise PayloadTooLarge(f"The request body is over {MAX_REQUEST_BYTES} bytes.")
-            request = decode(kind, body)
+            request = decode(kind.request, body)
             record.connection = request.connection
             header_key = req.headers.get("Idempotency-Key")
             if header_key:
                 # The header wins over the body's idempotencyKey (docs/operations.md).
                 request.idempotency_key = header_key[:200]
             _describe(record, request)
-            # Heavy collaborators load on the first real request, not at import (cold start).
-            from shared import operations
             from shared.api.modes import submit
             from shared.api.request_auth import authorize
-            from shared.runtime import get_runtime
 
-            runtime = get_runtime()
             # The one check of the caller's right to act on the connection (before any work).
             authorize(runtime, request.connection, req.method, req.url, req.headers, body)
-
-            def run_now() -> Any:
-                ctx = runtime.context(request.connection, operation_id, request.user)
-                ctx.graph.request_ids = record.request_ids
-                return getattr(operations, operation)(request, ctx)
-
             if request.mode != "sync":
-                # async: queue it (202); auto: try now, queue it when Graph throttles.
+                # async: queue it (202); auto: try now, queue it when it cannot end now.
                 from shared.identity.signin import base_url
 
+                record.fields["mode"] = request.mode
                 status, result, headers = submit(
                     request,
                     operation,
                     operation_id,
                     base_url(settings.public_base_url, req.url),
                     runtime,
-                    run_now=run_now,
+                    request_ids=record.request_ids,
                 )
-                record.fields["mode"] = request.mode
                 return json_response(success_status if status == 200 else status, result, headers)
-            result = run_now()
+            ctx = runtime.context(request.connection, operation_id, request.user)
+            ctx.graph.request_ids = record.request_ids
+            result = kind.run(request, ctx)
         return json_response(success_status, result)
     except AppError as exc:
         if isinstance(exc, ReauthRequired) and (exc.sign_in_url or "").startswith("/"):
             # Without PUBLIC_BASE_URL the link is relative: complete it from this request's URL.
             from shared.identity.signin import base_url
 
-            exc.sign_in_url = base_url(settings.public_base_url, req.url) + exc.sign_in_url
+            exc.sign_in_url = base_url(settings.public_base_url, req.url) + (exc.sign_in_url or "")
         return error_response(exc, operation_id)
     except Exception as exc:
         log.exception("operation %s failed unexpectedly", operation_id)

@@ -1,37 +1,49 @@
-"""The queued side of the HTTP edge: `mode: async` and `mode: auto`.
+"""`mode: async` and `mode: auto` at the HTTP edge: accept through the lifecycle and answer.
 
 `async` records the operation (idempotently) and queues it: 202 with `operationId` and a status
-URL. `auto` records it as running, queues a safety-net message visible when its claim ends, and
-tries now; when Graph throttles or is unavailable it queues the work instead (202), otherwise it
-answers like sync (and calls the callbackUrl). Called by shared.api.http.handle.
+URL. `auto` does the same with a safety-net message, runs the first attempt now
+(shared.work.lifecycle, Policy.INLINE) and answers like sync when it ends there (200, or the
+error); when it is rescheduled (throttling, outages), parked (a sign-in is needed) or handed to
+the queue, the answer is 202 with the current status. Called by shared.api.http.handle.
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from shared.errors import AppError, StorageUnavailable
+from shared.errors import StorageUnavailable
+from shared.work.states import Status
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
+    from shared.work.record import Operation
 
 
 def status_url(base: str, operation_id: str) -> str:
     return f"{base}/api/operations/{operation_id}"
 
 
-def _answer(op: Any, base: str, *, duplicate: bool = False) -> tuple[int, dict[str, Any], dict]:
+def _answer(
+    op: Operation, base: str, *, duplicate: bool = False, status: str | None = None
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     url = status_url(base, op.operation_id)
-    body: dict[str, Any] = {"operationId": op.operation_id, "status": op.status, "statusUrl": url}
+    body: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "status": status or str(op.status),
+        "statusUrl": url,
+    }
     if duplicate:
         body["duplicate"] = True
     if op.result is not None:
         body["result"] = op.result
     if op.error is not None:
-        body["error"] = op.error
+        error = msgspec.to_builtins(op.error)
+        if str(error.get("signInUrl", "")).startswith("/"):
+            # Without PUBLIC_BASE_URL the link is relative: complete it from this request.
+            error["signInUrl"] = base + error["signInUrl"]
+        body["error"] = error
     return 202, body, {"Location": url}
 
 
@@ -40,121 +52,51 @@ def submit(
     kind: str,
     operation_id: str,
     base: str,
-    runtime: Any,
+    runtime: Runtime,
     *,
-    run_now: Any = None,
+    request_ids: list[str] | None = None,
 ) -> tuple[int, Any, dict[str, str]]:
-    """Accept `request` for the queue (async) or try it first (auto, via `run_now(ctx)`).
+    """Accept `request` for the queue (async) or run its first attempt now (auto).
 
-    Returns (status, body, headers). Raises IdempotencyConflict, PayloadTooLarge,
-    StorageUnavailable (the record is taken back when its message cannot be queued),
-    ValidationFailed (callbackUrl), and for auto the operation's own permanent errors (after
-    recording them and calling back).
+    Returns (status, body, headers); `request_ids` collects Graph's request ids of an inline
+    attempt. Raises IdempotencyConflict, PayloadTooLarge, StorageUnavailable (nothing was
+    recorded), ValidationFailed (callbackUrl), and for auto the operation's own permanent error
+    (after recording it and calling back).
     """
-    from shared.operations.context import SendJournal, current_journal
-    from shared.work.callbacks import check_callback_url
-    from shared.work.idempotency import accept
-    from shared.work.processor import RESCHEDULE, classify, error_info
-    from shared.work.queueing import encode_envelope, get_queues
-    from shared.work.store import (
-        FAILED,
-        RUNNING,
-        SUCCEEDED,
-        get_store,
-        iso,
-        now_utc,
-    )
-
-    settings = runtime.settings
     from shared.models import to_builtins
+    from shared.work.callbacks import check_callback_url
+    from shared.work.lifecycle import Policy
 
-    request_json = to_builtins(request)
     if request.callback_url:
         connection = runtime.connections.get(request.connection)
         has_key = bool(runtime.connections.signing_key(connection))
         check_callback_url(request.callback_url, connection, has_signing_key=has_key)
-    envelope = encode_envelope(operation_id, request_json)
-    store = get_store(settings)
-    queues = get_queues(settings)
-    auto = request.mode == "auto"
-    accepted = accept(
-        store,
-        kind=kind,
-        operation_id=operation_id,
-        request_json=request_json,
-        envelope=envelope,
+    lifecycle = runtime.lifecycle
+    inline = request.mode == "auto"
+    accepted = lifecycle.accept(
+        kind,
+        operation_id,
+        to_builtins(request),
         key=request.idempotency_key,
         user=request.user,
         callback_url=request.callback_url,
-        status=RUNNING if auto else "accepted",
+        policy=Policy.INLINE if inline else Policy.QUEUED,
     )
     op = accepted.operation
     if not accepted.new:
-        if accepted.enqueue:
-            queues.enqueue(kind, op.envelope or envelope)
         return _answer(op, base, duplicate=True)
-    claim = settings.operation_claim_seconds
-    try:
-        # auto: a safety net first. It becomes visible when our claim ends, so a crash during
-        # the inline run is resumed by a worker; after a normal end it finds the operation
-        # final and is dropped.
-        queues.enqueue(kind, envelope, delay=claim if auto else 0)
-    except StorageUnavailable:
-        # No message behind the record: take the record back so a retry starts clean.
-        store.forget(op)
-        raise
-    if not auto:
+    if not inline:
         return _answer(op, base)
-    now = now_utc()
-    op.attempts = 1
-    op.started_at = iso(now)
-    op.claimed_until = iso(now + timedelta(seconds=claim))
-    store.save(op)
-    journal = SendJournal(record=lambda when: _record_send(store, op, when))
-    token = current_journal.set(journal)
     try:
-        result = run_now()
-    except Exception as exc:
-        op.error = error_info(exc)
-        op.claimed_until = None
-        if isinstance(exc, AppError) and classify(exc).action == RESCHEDULE:
-            delay = classify(exc).delay
-            op.status = "accepted"
-            op.next_attempt_at = iso(now_utc() + timedelta(seconds=delay))
-            store.save(op)
-            queues.enqueue(kind, envelope, delay=delay)
-            return _answer(op, base)
-        op.status = FAILED
-        op.finished_at = iso(now_utc())
-        op.envelope = None
-        store.save(op)
-        _final_callback(op)
-        raise
-    finally:
-        current_journal.reset(token)
-    op.status = SUCCEEDED
-    op.result = msgspec.to_builtins(result)
-    op.finished_at = iso(now_utc())
-    op.claimed_until = None
-    op.envelope = None
-    store.save(op)
-    _final_callback(op)
-    return 200, result, {}
-
-
-def _record_send(store: Any, op: Any, when: str | None) -> None:
-    """Persist sendIssuedAt before an inline `/send` (the queued resume then waits for it)."""
-    op.send_issued_at = when
-    store.save(op)
-
-
-def _final_callback(op: Any) -> None:
-    """Call the operation's callbackUrl when `auto` ended inline (as a worker would)."""
-    if not op.callback_url:
-        return
-    from shared.work.callbacks import send_final_callback
-
-    try:
-        send_final_callback(op)
-    except Exception:
-        log.exception("callback of operation %s failed", op.operation_id)
+        outcome = lifecycle.run_inline(op, request)
+    except StorageUnavailable:
+        # The attempt's end could not be recorded: the record still says running, and the
+        # safety-net message resumes the operation when the claim ends.
+        return _answer(op, base, status=Status.RUNNING)
+    if request_ids is not None:
+        request_ids.extend(outcome.request_ids)
+    if outcome.step == Status.SUCCEEDED:
+        return 200, outcome.result, {}
+    if outcome.step == Status.FAILED and outcome.error is not None:
+        raise outcome.error
+    return _answer(op, base)

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from shared.errors import StorageUnavailable
-from shared.settings import NONCES_TABLE, Settings
 
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -107,18 +106,3 @@ class TableNonceStore:
             self.table.delete_entity(row["PartitionKey"], row["RowKey"])
             removed += 1
         return removed
-
-
-_store: TableNonceStore | None = None
-_store_lock = threading.Lock()
-
-
-def get_nonce_store(settings: Settings) -> TableNonceStore:
-    """The process's nonce store (one pooled TableClient)."""
-    global _store
-    with _store_lock:
-        if _store is None:
-            from shared.work.store import make_table_client
-
-            _store = TableNonceStore(make_table_client(settings, NONCES_TABLE))
-        return _store

@@ -53,9 +53,7 @@ def authorize(
     except SignatureInvalid as exc:
         raise Unauthorized(f"Request signature rejected: {exc}") from None
     if nonces is None:
-        from shared.api.replay import get_nonce_store
-
-        nonces = get_nonce_store(runtime.settings)
+        nonces = runtime.nonces
     # Remembered for as long as this signature could pass the `created` window anywhere.
     lifetime = max(verified.created + REPLAY_WINDOW_SECONDS - time.time(), 1.0)
     if not nonces.first_use(verified.key_id, verified.nonce, expires_in=lifetime):

@@ -7,16 +7,13 @@ was lost, and the mapped Graph error (`SendAsDenied`, `MessageNotFound`, ...) ot
 
 from __future__ import annotations
 
-import os
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from shared.errors import (
     AppError,
@@ -27,6 +24,7 @@ from shared.errors import (
     from_graph_error,
 )
 from shared.graph.retry import RETRY_STATUSES, maybe_processed, next_delay, parse_retry_after
+from shared.sessions import pooled_session
 
 CONNECT_TIMEOUT = 10.0
 # Message ids stay the same when a message moves or is sent (a draft becomes the Sent Items
@@ -34,42 +32,10 @@ CONNECT_TIMEOUT = 10.0
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
-_session: requests.Session | None = None
-
 
 def mailbox_path(mailbox: str) -> str:
     """`users/{mailbox}` for Graph paths (the one place that quotes a mailbox)."""
     return f"users/{quote(mailbox, safe='@')}"
-
-
-def environment_session() -> requests.Session:
-    """A requests session that reads its proxy and CA settings from the environment once.
-
-    With `trust_env` on, requests scans the whole environment for proxies and .netrc on every
-    request: a third of the client CPU of a small Graph call (docs/performance.md). With no
-    proxy configured we read the CA bundle once and switch that off; with a proxy we keep
-    requests' per-request `no_proxy` handling. Off also means a stray .netrc can never replace
-    our bearer token.
-    """
-    session = requests.Session()
-    if not urllib.request.getproxies():
-        session.trust_env = False
-        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if ca_bundle:
-            session.verify = ca_bundle
-    return session
-
-
-def shared_session() -> requests.Session:
-    """The process-wide pooled session to Graph (keep-alive TLS saves a handshake per call)."""
-    global _session
-    if _session is None:
-        session = environment_session()
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=32, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        _session = session
-    return _session
 
 
 def sent_before_failure(exc: requests.RequestException) -> bool:
@@ -131,7 +97,7 @@ class GraphClient:
     token: Callable[..., str]
     timeout: float = 30.0
     retry_budget: float = 20.0
-    session: requests.Session = field(default_factory=shared_session)
+    session: Any = field(default_factory=pooled_session)
     client_request_id: str | None = None
     request_ids: list[str] = field(default_factory=list)
     sleep: Callable[[float], None] = time.sleep
@@ -280,4 +246,4 @@ def _safe_path(path: str) -> str:
     return path.split("?", 1)[0][:120]
 
 
-__all__ = ["GraphClient", "GraphInfo", "GraphResponse", "sent_before_failure", "shared_session"]
+__all__ = ["GraphClient", "GraphInfo", "GraphResponse", "pooled_session", "sent_before_failure"]

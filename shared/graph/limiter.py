@@ -48,16 +48,3 @@ class MailboxLimitedSession:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.session, name)
-
-
-_limited: MailboxLimitedSession | None = None
-_limited_lock = threading.Lock()
-
-
-def limited_session(session: Any) -> MailboxLimitedSession:
-    """The process-wide limiter around `session` (one set of slots per instance)."""
-    global _limited
-    with _limited_lock:
-        if _limited is None or _limited.session is not session:
-            _limited = MailboxLimitedSession(session)
-        return _limited

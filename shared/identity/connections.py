@@ -274,7 +274,7 @@ class ConnectionRegistry:
         except ValidationFailed as exc:
             # The caller's request is fine; the stored connection is not: a configuration
             # error for the admin (field names only, never the secret's content).
-            fields = ", ".join(sorted({d.field for d in exc.details})) or "connection"
+            fields = ", ".join(sorted({d.field for d in exc.details if d.field})) or "connection"
             raise AuthFailed(
                 f"Connection {name!r} is misconfigured: the Key Vault secret {secret_name} is "
                 f"not a valid connection ({fields}). Store it again with "

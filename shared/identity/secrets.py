@@ -12,7 +12,6 @@ ObjectIsDeletedButRecoverable otherwise).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import zlib
@@ -21,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.errors import SecretsUnavailable
-from shared.settings import AZURE_CLIENT_SECRET, Settings
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ def make_credential(settings: Settings) -> Any:
         return ClientSecretCredential(
             settings.azure_tenant_id,
             settings.azure_client_id,
-            os.environ.get(AZURE_CLIENT_SECRET, ""),
+            settings.azure_client_secret,
             disable_instance_discovery=not settings.authority_instance_discovery,
             **kwargs,
         )

@@ -114,8 +114,13 @@ def from_url(
     session: requests.Session,
     max_bytes: int,
     resolve: Callable[[str, int], list[str]] | None = None,
+    guarded: requests.Session | None = None,
 ) -> Source:
-    """Open the URL (after the safety checks) and return a streaming Source."""
+    """Open the URL (after the safety checks) and return a streaming Source.
+
+    `session` serves connections that allow private hosts; `guarded` (peer-checked, see
+    shared.urlsafety.guarded_session; a new one when None) every other connection.
+    """
     url = spec.url or ""
     kwargs = {"resolve": resolve} if resolve else {}
     allow_private = connection.allow_private_attachment_hosts
@@ -128,7 +133,7 @@ def from_url(
     )
     # `session` serves connections that allow private hosts (the sandbox); every other URL
     # goes through the session that checks the address each connection really reached.
-    http = session if allow_private else guarded_session()
+    http = session if allow_private else (guarded or guarded_session())
     try:
         # No redirects: a redirect could lead past the host allowlist and the address checks.
         resp = http.get(

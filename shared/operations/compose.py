@@ -60,16 +60,17 @@ def default_sender(request: SendRequest | DraftRequest, ctx: OperationContext) -
     return request.from_
 
 
-def check_sender(request: SendRequest | DraftRequest, ctx: OperationContext) -> None:
+def check_sender(request: SendRequest | DraftRequest, ctx: OperationContext) -> str:
     """Fill in a default `from` (default_sender), then raise SenderNotAllowed unless it is on
-    the connection's allowedSenders."""
-    default_sender(request, ctx)
-    if not ctx.connection.sender_allowed(request.from_):
+    the connection's allowedSenders; returns the sender."""
+    sender = default_sender(request, ctx)
+    if not ctx.connection.sender_allowed(sender):
         raise SenderNotAllowed(
             f"Connection {ctx.connection.name!r} may not send as this address; "
             "add it (or *@its-domain) to the connection's allowedSenders.",
             details=[Detail("from", "not on the connection's allowedSenders")],
         )
+    return sender
 
 
 def check_attachment_urls(request: SendRequest | DraftRequest, ctx: OperationContext) -> None:
@@ -158,6 +159,7 @@ def _open(request: SendRequest | DraftRequest, index: int, ctx: OperationContext
         session=ctx.http,
         max_bytes=ctx.settings.attachment_max_bytes,
         resolve=ctx.resolve,
+        guarded=ctx.guarded_http,
     )
 
 
@@ -173,7 +175,8 @@ def create_draft(request: SendRequest | DraftRequest, ctx: OperationContext) -> 
                 "An attachment is too large.",
                 details=[Detail(f"attachments[{i}]", "larger than ATTACHMENT_MAX_BYTES")],
             )
-    base = mailbox_path(request.from_)
+    sender = default_sender(request, ctx)
+    base = mailbox_path(sender)
     try:
         message = ctx.graph.post(
             f"{base}/messages", json=build_message(request, ctx.operation_id, inline)
@@ -190,22 +193,22 @@ def create_draft(request: SendRequest | DraftRequest, ctx: OperationContext) -> 
             source = _open(request, i, ctx)
             try:
                 if source.size > UPLOAD_THRESHOLD:
-                    upload_large(ctx.graph, request.from_, message_id, source)
+                    upload_large(ctx.graph, sender, message_id, source)
                 else:
-                    add_small(ctx.graph, request.from_, message_id, source)
+                    add_small(ctx.graph, sender, message_id, source)
             finally:
                 source.close()
     except GraphOutcomeUnknown as exc:
         # A lost answer while building the draft (e.g. a chunk PUT): the draft goes, and
         # nothing was sent, so the caller may simply try again.
-        delete_quietly(ctx, request.from_, message_id)
+        delete_quietly(ctx, sender, message_id)
         raise GraphUnavailable(
             "Graph did not answer while the attachments were uploaded; nothing was sent. "
             "Retry later.",
             retry_after=exc.retry_after or 5.0,
         ) from exc
     except BaseException:
-        delete_quietly(ctx, request.from_, message_id)
+        delete_quietly(ctx, sender, message_id)
         raise
     return message
 
@@ -218,3 +221,23 @@ def delete_quietly(ctx: OperationContext, mailbox: str, message_id: str) -> None
         )
     except AppError as exc:
         log.warning("could not delete draft of operation %s: %s", ctx.operation_id, exc.code)
+
+
+def find_by_operation_id(
+    ctx: OperationContext, mailbox: str, folder: str | None = None
+) -> list[dict]:
+    """Messages in `mailbox` (any folder, or only `folder`, e.g. "outbox") carrying our id."""
+    literal = ctx.operation_id.replace("'", "''")
+    where = f"/mailFolders/{folder}" if folder else ""
+    data = ctx.graph.get(
+        f"{mailbox_path(mailbox)}{where}/messages",
+        params={
+            "$filter": (
+                f"singleValueExtendedProperties/Any(ep: ep/id eq '{OPERATION_ID_PROPERTY}' "
+                f"and ep/value eq '{literal}')"
+            ),
+            "$select": "id,isDraft,internetMessageId,parentFolderId",
+            "$top": "10",
+        },
+    )
+    return list((data or {}).get("value", []))

@@ -1,10 +1,10 @@
-"""What an operation needs besides its request: the connection, a Graph client, settings."""
+"""What an operation needs besides its request: connection, Graph client, settings, progress."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 
@@ -12,6 +12,48 @@ from shared.graph.client import GraphClient
 from shared.graph.folders import FolderCache
 from shared.identity.connections import Connection
 from shared.settings import Settings
+
+
+class Progress:
+    """An operation's checkpoints: what earlier attempts recorded, and how to record the next.
+
+    A multi-step operation records a step BEFORE an effect it cannot take back (the send
+    records `sendIssuedAt` before `/send`), so an attempt after a crash or a lost answer knows
+    the effect may have happened and resumes instead of repeating it. Queued and `auto` runs
+    persist every record on the operation (its `progress`) while holding the claim before
+    `record` returns; a sync run keeps them in memory (there is no later attempt).
+    """
+
+    def __init__(
+        self,
+        steps: Mapping[str, Any] | None = None,
+        *,
+        resume: bool = False,
+        persist: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self._steps = dict(steps or {})
+        # True when an earlier attempt may have acted: look for its traces before acting.
+        self.resume = resume
+        self._persist = persist
+
+    def get(self, step: str) -> Any:
+        """What was recorded for `step` (None: nothing)."""
+        return self._steps.get(step)
+
+    def record(self, step: str, value: Any) -> None:
+        """Record `step` (None removes it) and persist it before returning.
+
+        Raises StorageUnavailable when it cannot be persisted (then do not take the step), and
+        shared.work.lifecycle.ClaimLost when another attempt took the operation over.
+        """
+        steps = {k: v for k, v in {**self._steps, step: value}.items() if v is not None}
+        if self._persist is not None:
+            self._persist(steps)
+        self._steps = steps
+
+    @property
+    def steps(self) -> dict[str, Any]:
+        return dict(self._steps)
 
 
 @dataclass
@@ -22,29 +64,10 @@ class OperationContext:
     connection: Connection
     graph: GraphClient
     settings: Settings
-    # Attachment downloads use their own session: other hosts, other trust decisions.
+    # Attachment downloads use their own sessions: other hosts, other trust decisions. `http`
+    # serves connections that allow private hosts; `guarded_http` checks every peer address.
     http: requests.Session = field(default_factory=requests.Session)
+    guarded_http: Any = None
     folders: FolderCache = field(default_factory=FolderCache)
     resolve: Callable[[str, int], list[str]] | None = None
-
-
-@dataclass
-class SendJournal:
-    """The operation record's memory of a `/send`: set before it is issued, read on resume.
-
-    The background path (and `mode: auto`) installs one with `current_journal`; a sync send has
-    none. `record` persists the time and raises (StorageUnavailable) when it cannot, so a
-    send is never issued without a trace of it.
-    """
-
-    issued_at: str | None = None
-    record: Callable[[str | None], None] | None = None
-
-    def mark_issued(self, when: str | None) -> None:
-        """Record `when` (None: the send definitely failed, nothing is on its way)."""
-        if self.record is not None:
-            self.record(when)
-        self.issued_at = when
-
-
-current_journal: ContextVar[SendJournal | None] = ContextVar("send_journal", default=None)
+    progress: Progress = field(default_factory=Progress)

@@ -9,6 +9,8 @@ from shared.operations.compose import (
     check_attachment_urls,
     check_sender,
     create_draft,
+    delete_quietly,
+    find_by_operation_id,
     mailbox_path,
 )
 from shared.operations.context import OperationContext
@@ -19,13 +21,19 @@ def draft(request: DraftRequest, ctx: OperationContext) -> DraftResult:
 
     Raises SenderNotAllowed, ValidationFailed (attachment URLs) and Graph's mapped errors.
     """
-    check_sender(request, ctx)
+    sender = check_sender(request, ctx)
     check_attachment_urls(request, ctx)
+    if ctx.progress.resume:
+        # An earlier attempt's draft may be half-built (attachments are added after the
+        # create), so it is removed and the draft made again: a draft is never sent by us.
+        for found in find_by_operation_id(ctx, sender):
+            if found.get("isDraft", True):
+                delete_quietly(ctx, sender, found["id"])
     message = create_draft(request, ctx)
     if not message.get("webLink"):
         # Graph normally returns it on create; read it back rather than answer without it.
         message = ctx.graph.get(
-            f"{mailbox_path(request.from_)}/messages/{quote(message['id'], safe='')}",
+            f"{mailbox_path(sender)}/messages/{quote(message['id'], safe='')}",
             params={"$select": "id,webLink,conversationId"},
         )
     return DraftResult(

@@ -24,38 +24,18 @@ from shared.models import SendRequest, SendResult
 from shared.operations.attachments import UPLOAD_THRESHOLD, file_attachment
 from shared.operations.compose import (
     INLINE_BUDGET,
-    OPERATION_ID_PROPERTY,
     build_message,
     check_attachment_urls,
     check_sender,
     create_draft,
     delete_quietly,
+    find_by_operation_id,
     mailbox_path,
 )
-from shared.operations.context import OperationContext, SendJournal, current_journal
-from shared.work.store import iso, now_utc, parse_iso
+from shared.operations.context import OperationContext
+from shared.timestamps import iso, now_utc, parse_iso
 
 log = logging.getLogger(__name__)
-
-
-def find_by_operation_id(
-    ctx: OperationContext, mailbox: str, folder: str | None = None
-) -> list[dict]:
-    """Messages in `mailbox` (any folder, or only `folder`, e.g. "outbox") carrying our id."""
-    literal = ctx.operation_id.replace("'", "''")
-    where = f"/mailFolders/{folder}" if folder else ""
-    data = ctx.graph.get(
-        f"{mailbox_path(mailbox)}{where}/messages",
-        params={
-            "$filter": (
-                f"singleValueExtendedProperties/Any(ep: ep/id eq '{OPERATION_ID_PROPERTY}' "
-                f"and ep/value eq '{literal}')"
-            ),
-            "$select": "id,isDraft,internetMessageId,parentFolderId",
-            "$top": "10",
-        },
-    )
-    return list((data or {}).get("value", []))
 
 
 # What a resume concludes (resume_plan, pure).
@@ -63,6 +43,8 @@ SENT = "sent"  # a copy that is no longer a draft: the result
 RESTART = "restart"  # nothing was sent: delete leftover drafts and send afresh
 WAIT = "wait"  # /send was issued and the copy is not filed yet: look again later
 UNCONFIRMED = "unconfirmed"  # issued, and nothing appeared within the confirm time
+# The progress step recorded (persisted) right before `/send` is issued.
+SEND_ISSUED = "sendIssuedAt"
 
 
 def resume_plan(
@@ -92,19 +74,18 @@ def resume_plan(
     return UNCONFIRMED
 
 
-def _resume(request: SendRequest, ctx: OperationContext) -> SendResult | None:
+def _resume(sender: str, ctx: OperationContext) -> SendResult | None:
     """After an attempt that may have acted: the earlier result, or None to start afresh.
 
     Raises GraphOutcomeUnknown (re-scheduled) while an issued send is still on its way, and
     SendUnconfirmed when its copy never appeared.
     """
-    journal = current_journal.get()
-    issued = parse_iso(journal.issued_at) if journal and journal.issued_at else None
-    found = find_by_operation_id(ctx, request.from_)
+    issued = parse_iso(ctx.progress.get(SEND_ISSUED))
+    found = find_by_operation_id(ctx, sender)
     outbox: list[dict] = []
     if issued or any(not m.get("isDraft", True) for m in found):
         # A message in the Outbox is on its way, not sent: its copy comes under another id.
-        outbox = find_by_operation_id(ctx, request.from_, "outbox")
+        outbox = find_by_operation_id(ctx, sender, "outbox")
         leaving = {m["id"] for m in outbox}
         found = [m for m in found if m["id"] not in leaving]
     sent = [m for m in found if not m.get("isDraft", True)]
@@ -126,47 +107,45 @@ def _resume(request: SendRequest, ctx: OperationContext) -> SendResult | None:
             "sender's Sent Items before sending it again."
         )
     for draft in found:
-        delete_quietly(ctx, request.from_, draft["id"])
-    if journal is not None:
-        journal.issued_at = None  # the restart is a new send, with its own record
+        delete_quietly(ctx, sender, draft["id"])
+    if issued is not None:
+        ctx.progress.record(SEND_ISSUED, None)  # the restart is a new send, with its own record
     return None
 
 
-def send(request: SendRequest, ctx: OperationContext, *, resume: bool = False) -> SendResult:
+def send(request: SendRequest, ctx: OperationContext) -> SendResult:
     """Send the mail as `from`; returns once Graph accepted it (202).
 
-    `resume=True` (a retry of an operation that may already have acted) first looks for a
+    A resumed attempt (`ctx.progress.resume`: an earlier one may have acted) first looks for a
     message carrying the operation id, so a mail is never sent twice.
     Raises SenderNotAllowed, SendAsDenied, ValidationFailed, GraphOutcomeUnknown (the send
     request got no answer and the draft could not be checked), SendUnconfirmed and Graph's
     mapped errors. A definite failure of `/send` deletes the draft.
     """
-    check_sender(request, ctx)
+    sender = check_sender(request, ctx)
     check_attachment_urls(request, ctx)
     if not request.save_to_sent_items:
         # No copy to look for: the one remaining exactly-once window (docs/operations.md).
-        return _send_without_copy(request, ctx)
-    if resume:
-        earlier = _resume(request, ctx)
+        return _send_without_copy(request, sender, ctx)
+    if ctx.progress.resume:
+        earlier = _resume(sender, ctx)
         if earlier is not None:
             return earlier
     message = create_draft(request, ctx)
     message_id = message["id"]
-    path = f"{mailbox_path(request.from_)}/messages/{quote(message_id, safe='')}"
-    journal = current_journal.get()
+    path = f"{mailbox_path(sender)}/messages/{quote(message_id, safe='')}"
     try:
-        if journal is not None:
-            # Recorded BEFORE the call: a crash or lost answer after it must resume, not restart.
-            journal.mark_issued(iso(now_utc()) or "")
+        # Recorded BEFORE the call: a crash or lost answer after it must resume, not restart.
+        ctx.progress.record(SEND_ISSUED, iso(now_utc()))
         _issue_send(ctx, path)
     except GraphOutcomeUnknown:
         raise
     except AppError:
         # A definite failure (denied, throttled past the budget, 4xx, no record): not sent.
         # Anything else (a bug, the worker stopping) may have come after the send: kept.
-        delete_quietly(ctx, request.from_, message_id)
-        if journal is not None and journal.issued_at:
-            _forget_issued(journal, ctx)
+        delete_quietly(ctx, sender, message_id)
+        if ctx.progress.get(SEND_ISSUED):
+            _forget_issued(ctx)
         raise
     return SendResult(
         operation_id=ctx.operation_id,
@@ -176,10 +155,10 @@ def send(request: SendRequest, ctx: OperationContext, *, resume: bool = False) -
     )
 
 
-def _forget_issued(journal: SendJournal, ctx: OperationContext) -> None:
+def _forget_issued(ctx: OperationContext) -> None:
     """Clear the record of a send Graph definitely refused, so the retry starts afresh."""
     try:
-        journal.mark_issued(None)
+        ctx.progress.record(SEND_ISSUED, None)
     except Exception:  # the original error matters more; the resume then waits and concludes
         log.warning("could not clear the send record of operation %s", ctx.operation_id)
 
@@ -211,7 +190,7 @@ def _issue_send(ctx: OperationContext, path: str) -> None:
         ctx.graph.post(f"{path}/send")
 
 
-def _send_without_copy(request: SendRequest, ctx: OperationContext) -> SendResult:
+def _send_without_copy(request: SendRequest, sender: str, ctx: OperationContext) -> SendResult:
     """sendMail with saveToSentItems=false: everything must fit in one request."""
     attachments: list[dict] = []
     total = 0
@@ -241,7 +220,7 @@ def _send_without_copy(request: SendRequest, ctx: OperationContext) -> SendResul
             ],
         )
     ctx.graph.post(
-        f"{mailbox_path(request.from_)}/sendMail",
+        f"{mailbox_path(sender)}/sendMail",
         json={
             "message": build_message(request, ctx.operation_id, attachments),
             "saveToSentItems": False,

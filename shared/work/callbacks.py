@@ -9,8 +9,9 @@ host is on the connection's `callbackUrlHosts` are used; private and loopback ad
 refused unless the connection allows private hosts (as for attachment URLs), and so is port
 other than 443; the address each connection reaches is checked again (shared.urlsafety's
 guarded session). Redirects are not followed; proxies and .netrc come only from
-shared.graph.client.environment_session. A callback that still fails after its retries is
-recorded on the operation.
+shared.sessions.environment_session. A callback that still fails after its retries is
+recorded on the operation. `FinalCallbacks` is the lifecycle's `on_final` (built by
+shared.runtime).
 """
 
 from __future__ import annotations
@@ -23,14 +24,12 @@ from typing import Any
 import msgspec
 
 from shared.errors import Detail, ValidationFailed
-from shared.identity.connections import Connection
+from shared.identity.connections import Connection, ConnectionRegistry
+from shared.models import CallbackReceipt
 from shared.signatures import sign
-from shared.urlsafety import (
-    check_attachment_url,
-    forbidden_peer_in,
-    guarded_session,
-    redact_url,
-)
+from shared.urlsafety import check_attachment_url, forbidden_peer_in, redact_url
+from shared.work.record import Operation
+from shared.work.store import OperationStore
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +38,16 @@ BACKOFF_START = 0.5
 TIMEOUT_SECONDS = 10.0
 
 
-def check_callback_url(url: str, connection: Connection, *, has_signing_key: bool = True) -> None:
+def check_callback_url(
+    url: str,
+    connection: Connection,
+    *,
+    has_signing_key: bool = True,
+    resolve: Callable[[str, int], list[str]] | None = None,
+) -> None:
     """Raise ValidationFailed (field `callbackUrl`) unless the connection allows `url` and can
-    sign the callback (it has a signing key)."""
+    sign the callback (it has a signing key); `resolve` is the DNS lookup (the system's when
+    None)."""
     if not has_signing_key:
         raise ValidationFailed(
             "The callback URL cannot be used with this connection.",
@@ -53,12 +59,14 @@ def check_callback_url(url: str, connection: Connection, *, has_signing_key: boo
                 )
             ],
         )
+    kwargs = {"resolve": resolve} if resolve else {}
     try:
         check_attachment_url(
             url,
             field="callbackUrl",
             allowed_hosts=connection.callback_url_hosts,
             allow_private=connection.allow_private_attachment_hosts,
+            **kwargs,
         )
     except ValidationFailed as exc:
         details = [
@@ -68,7 +76,7 @@ def check_callback_url(url: str, connection: Connection, *, has_signing_key: boo
         raise ValidationFailed("The callback URL is not allowed.", details=details) from None
 
 
-def payload(op: Any) -> dict[str, Any]:
+def payload(op: Operation) -> dict[str, Any]:
     """What DocuFlow receives: the operation's public status (no request content)."""
     public = op.public()
     keep = (
@@ -87,36 +95,24 @@ def payload(op: Any) -> dict[str, Any]:
     return {k: public[k] for k in keep if k in public}
 
 
-_plain_session: Any = None
-
-
-def callback_session(allow_private: bool) -> Any:
-    """The session callbacks use: peer-checked, unless the connection allows private hosts."""
-    global _plain_session
-    if not allow_private:
-        return guarded_session()
-    if _plain_session is None:
-        from shared.graph.client import environment_session
-
-        _plain_session = environment_session()
-    return _plain_session
-
-
 def deliver(
     url: str,
     body: dict[str, Any],
     secret: str,
     *,
     key_id: str,
-    session: Any = None,
-    allow_private: bool = False,
+    session: Any,
     attempts: int = ATTEMPTS,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """POST `body` signed; retry 5xx/429/network errors with back-off. Returns the outcome."""
+    """POST `body` signed; retry 5xx/429/network errors with back-off. Returns the outcome.
+
+    `session` is peer-checked (shared.urlsafety.guarded_session) unless the connection allows
+    private hosts.
+    """
     import requests
 
-    http = session or callback_session(allow_private)
+    http = session
     data = msgspec.json.encode(body)
     outcome: dict[str, Any] = {"status": "failed", "attempts": 0}
     for attempt in range(attempts):
@@ -152,39 +148,51 @@ def deliver(
     return outcome
 
 
-def send_final_callback(op: Any) -> None:
-    """Deliver `op`'s status to its callbackUrl and record the outcome on the operation."""
-    from shared.runtime import get_runtime
-    from shared.work.store import get_store
+class FinalCallbacks:
+    """Delivers an operation's status to its callbackUrl and records the receipt on it (the
+    lifecycle's `on_final`; built once per process by shared.runtime)."""
 
-    runtime = get_runtime()
-    connection = runtime.connections.get(op.connection)
-    secret = runtime.connections.signing_key(connection)
-    if not secret:
-        op.callback = {"status": "failed", "attempts": 0, "reason": "no signing key"}
-    else:
-        try:
-            check_callback_url(op.callback_url, connection)
-        except ValidationFailed:
-            op.callback = {"status": "failed", "attempts": 0, "reason": "URL not allowed"}
-        else:
-            op.callback = deliver(
-                op.callback_url,
-                payload(op),
-                secret,
-                key_id=connection.name,
-                allow_private=connection.allow_private_attachment_hosts,
-            )
-    store = get_store(runtime.settings)
-    current = store.get(op.operation_id)
-    if current is not None:
+    def __init__(
+        self,
+        connections: ConnectionRegistry,
+        store: OperationStore,
+        *,
+        guarded_session: Any,
+        plain_session: Any,
+        resolve: Callable[[str, int], list[str]] | None = None,
+    ) -> None:
+        self.connections = connections
+        self.store = store
+        self.guarded_session = guarded_session
+        self.plain_session = plain_session
+        self.resolve = resolve
+
+    def __call__(self, op: Operation) -> None:
+        op.callback = msgspec.convert(self._deliver(op), CallbackReceipt)
+        current = self.store.get(op.operation_id)
+        if current is None:
+            return
         current.callback = op.callback
         if current.terminal and current.callback_url:
             # Final: no more callbacks. Keep where it went, not the query (often a SAS token).
             current.callback_url = redact_url(current.callback_url)
         try:
-            store.save(current)
+            self.store.save(current)
         except Exception as exc:  # the status itself is recorded; only the receipt is lost
             log.warning(
                 "could not record the callback of %s: %s", op.operation_id, type(exc).__name__
             )
+
+    def _deliver(self, op: Operation) -> dict[str, Any]:
+        url = op.callback_url or ""
+        connection = self.connections.get(op.connection)
+        secret = self.connections.signing_key(connection)
+        if not secret:
+            return {"status": "failed", "attempts": 0, "reason": "no signing key"}
+        try:
+            check_callback_url(url, connection, resolve=self.resolve)
+        except ValidationFailed:
+            return {"status": "failed", "attempts": 0, "reason": "URL not allowed"}
+        private = connection.allow_private_attachment_hosts
+        session = self.plain_session if private else self.guarded_session
+        return deliver(url, payload(op), secret, key_id=connection.name, session=session)

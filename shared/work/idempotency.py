@@ -4,7 +4,7 @@ store.
 The key is the `Idempotency-Key` header, else the body's `idempotencyKey`, else the operation id.
 The same key with the same payload returns the first operation (and never runs it again); with
 a different payload the caller gets 409 `idempotency_conflict`. Concurrent duplicates race on a
-conditional insert in Table Storage: exactly one wins.
+conditional insert in the store: exactly one wins.
 """
 
 from __future__ import annotations
@@ -17,16 +17,10 @@ from typing import Any
 import msgspec
 
 from shared.errors import IdempotencyConflict
-from shared.work.store import (
-    ACCEPTED,
-    Operation,
-    OperationStore,
-    StoreConflict,
-    digest,
-    key_hash,
-    now_utc,
-    parse_iso,
-)
+from shared.timestamps import now_utc, parse_iso
+from shared.work.record import Operation, digest, key_hash, new_operation
+from shared.work.states import Status
+from shared.work.store import OperationStore
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +57,19 @@ def accept(
     key: str | None,
     user: str | None = None,
     callback_url: str | None = None,
-    status: str = ACCEPTED,
 ) -> Accepted:
-    """Record the operation unless its key names an earlier one; raises IdempotencyConflict.
+    """Record the operation unless its key names an earlier one; raises IdempotencyConflict,
+    StoreConflict (the operation id exists) and StorageUnavailable.
 
     The operation is written before its key is claimed, so the key never names a missing
     operation; a loser removes its own record again.
     """
     connection = str(request_json.get("connection", ""))
     phash = payload_hash(request_json)
-    op = Operation(
-        operation_id=operation_id,
-        kind=kind,
-        connection=connection,
-        status=status,
+    op = new_operation(
+        operation_id,
+        kind,
+        connection,
         user=user,
         callback_url=callback_url,
         idempotency_key=(key or operation_id)[:200],
@@ -85,22 +78,22 @@ def accept(
     )
     store.create(op)
     claim = store.claim_key(key_hash(connection, kind, key or operation_id), operation_id, phash)
-    if claim["new"]:
+    if claim.new:
         return Accepted(op, new=True, enqueue=True)
     _discard(store, operation_id)
-    if claim["payloadHash"] != phash:
+    if claim.payload_hash != phash:
         raise IdempotencyConflict(
             "This idempotency key was used before with a different request; use a new key "
             "for a new request.",
         )
-    first = store.get(claim["operationId"])
+    first = store.get(claim.operation_id)
     if first is None:  # removed after the retention period: the key is free in all but name
         raise IdempotencyConflict(
             "This idempotency key belongs to an operation that no longer exists; use a new key."
         )
     updated = parse_iso(first.updated_at)
     stale = (
-        first.status == ACCEPTED
+        first.status == Status.ACCEPTED
         and first.attempts == 0
         and updated is not None
         and now_utc() - updated > STALE_ACCEPTED
@@ -110,9 +103,6 @@ def accept(
 
 def _discard(store: OperationStore, operation_id: str) -> None:
     try:
-        store.table.delete_entity(operation_id, "op")
+        store.delete(operation_id)
     except Exception as exc:  # a leftover duplicate record is harmless: nothing queues it
         log.warning("could not remove duplicate operation %s: %s", operation_id, exc)
-
-
-__all__ = ["Accepted", "StoreConflict", "accept", "key_hash", "payload_hash"]

@@ -1,10 +1,10 @@
-"""Parked work: operations waiting for a sign-in, re-queued by the sign-in hook, expired in time.
+"""Parked work: operations waiting for a sign-in, re-queued by a sign-in, expired in time.
 
-`reauth_required` parks an operation (shared/work/processor.py) with the sign-in URL or the admin
+`reauth_required` parks an operation (shared.work.lifecycle) with the sign-in URL or the admin
 command, until PARKED_TTL_HOURS (default 72) have passed. A successful sign-in for its
-connection (and user) calls `on_sign_in` through shared.identity.signin_hooks, which queues the work
-again; the cleanup timer calls `expire_parked`, which ends the rest as `failed` with
-`reauth_expired`.
+connection (and user) calls `requeue_parked` (wired in shared.runtime; the admin command line
+calls it itself), which queues the work again; the cleanup timer calls `expire_parked`, which
+ends the rest as `failed` with `reauth_expired`.
 """
 
 from __future__ import annotations
@@ -15,18 +15,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from shared.errors import StorageUnavailable
-from shared.work.queueing import Queues
-from shared.work.store import (
-    ACCEPTED,
-    FAILED,
-    PARKED,
-    Operation,
-    OperationStore,
-    StoreConflict,
-    iso,
-    now_utc,
-    parse_iso,
-)
+from shared.models import OperationError
+from shared.timestamps import iso, now_utc, parse_iso
+from shared.work.lifecycle import WorkQueues
+from shared.work.record import Operation
+from shared.work.states import Status, check_transition
+from shared.work.store import OperationStore, StoreConflict
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +28,7 @@ REAUTH_EXPIRED = "reauth_expired"
 
 
 def requeue_parked(
-    store: OperationStore, queues: Queues, connection: str, user: str | None
+    store: OperationStore, queues: WorkQueues, connection: str, user: str | None
 ) -> list[str]:
     """Queue again every operation parked for `connection` (and `user`; None = all of them).
 
@@ -43,11 +37,12 @@ def requeue_parked(
     queued: list[str] = []
     for operation_id in store.parked_ids(connection, user):
         op = store.get(operation_id)
-        if op is None or op.status != PARKED or op.envelope is None:
+        if op is None or op.status != Status.PARKED or op.envelope is None:
             store.unindex_parked(connection, operation_id)
             continue
         parked = (op.sign_in_url, op.admin_command, op.parked_until)
-        op.status = ACCEPTED
+        check_transition(op.status, Status.ACCEPTED)
+        op.status = Status.ACCEPTED
         op.sign_in_url = op.admin_command = op.parked_until = None
         try:
             store.save(op)
@@ -57,7 +52,7 @@ def requeue_parked(
             queues.enqueue(op.kind, op.envelope)
         except StorageUnavailable:
             # Back to parked (the index entry is still there): the next sign-in tries again.
-            op.status = PARKED
+            op.status = Status.PARKED
             op.sign_in_url, op.admin_command, op.parked_until = parked
             with contextlib.suppress(StoreConflict):
                 store.save(op)
@@ -79,37 +74,28 @@ def expire_parked(
     """End parked operations whose time ran out as `failed` (`reauth_expired`)."""
     current = now or now_utc()
     expired: list[str] = []
-    for partition, operation_id in store.all_parked():
-        op = store.get(operation_id)
-        if op is None or op.status != PARKED:
-            store.table.delete_entity(partition, operation_id)
+    for entry in store.all_parked():
+        op = store.get(entry.operation_id)
+        if op is None or op.status != Status.PARKED:
+            store.drop_parked(entry)
             continue
         until = parse_iso(op.parked_until)
         if until is None or until > current:
             continue
-        op.status = FAILED
+        check_transition(op.status, Status.FAILED)
+        op.status = Status.FAILED
         op.finished_at = iso(current)
         op.envelope = None
-        op.error = {
-            "code": REAUTH_EXPIRED,
-            "message": "Nobody signed in again before the parked operation expired.",
-        }
+        op.error = OperationError(
+            code=REAUTH_EXPIRED,
+            message="Nobody signed in again before the parked operation expired.",
+        )
         try:
             store.save(op)
         except StoreConflict:
             continue
-        store.table.delete_entity(partition, operation_id)
-        expired.append(operation_id)
+        store.drop_parked(entry)
+        expired.append(op.operation_id)
         if on_final and op.callback_url:
             on_final(op)
     return expired
-
-
-def on_sign_in(connection: str, user: str | None) -> None:
-    """The sign-in hook (shared.identity.signin_hooks): re-queue the parked work it unblocks."""
-    from shared.settings import get_settings
-    from shared.work.queueing import get_queues
-    from shared.work.store import get_store
-
-    settings = get_settings()
-    requeue_parked(get_store(settings), get_queues(settings), connection, user)

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import threading
 from typing import Any
 
 import msgspec
 
 from shared.errors import PayloadTooLarge, StorageUnavailable
-from shared.settings import QUEUE_DRAFT, QUEUE_MOVE, QUEUE_SEND, STORAGE_CLIENT_ID, Settings
+from shared.kinds import KINDS
+from shared.settings import Settings
 
 ENVELOPE_VERSION = 1
-QUEUE_FOR = {"send": QUEUE_SEND, "move": QUEUE_MOVE, "draft": QUEUE_DRAFT}
 POISON_SUFFIX = "-poison"
 # A queue message holds at most 64 KiB; base64 makes 4 bytes of every 3.
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -60,13 +59,12 @@ def decode_envelope(body: bytes | str) -> Envelope:
     return msgspec.json.decode(body, type=Envelope)
 
 
-def storage_credential() -> Any:
+def storage_credential(settings: Settings) -> Any:
     """The managed identity for identity-based storage connections (AzureWebJobsStorage__*)."""
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
-    client_id = os.environ.get(STORAGE_CLIENT_ID)
-    if client_id:
-        return ManagedIdentityCredential(client_id=client_id)
+    if settings.storage_client_id:
+        return ManagedIdentityCredential(client_id=settings.storage_client_id)
     return DefaultAzureCredential()
 
 
@@ -95,7 +93,7 @@ class Queues:
             client = QueueClient(
                 self.settings.storage_queue_service_uri,
                 queue_name,
-                credential=storage_credential(),
+                credential=storage_credential(self.settings),
                 **policy,
             )
         else:
@@ -108,6 +106,21 @@ class Queues:
         with self._lock:
             return self._clients.setdefault(queue_name, client)
 
+    def to_poison(self, kind: str, body: bytes) -> None:
+        """Put a message that is not ours to run on `<queue>-poison` as it came (an operator
+        looks at it); raises StorageUnavailable."""
+        from azure.core.exceptions import AzureError
+
+        try:
+            self.client(KINDS[kind].queue + POISON_SUFFIX).send_message(
+                body.decode("utf-8", errors="replace")
+            )
+        except (AzureError, StorageNotConfigured) as exc:
+            raise StorageUnavailable(
+                f"Queue storage is unavailable ({type(exc).__name__}); retry later.",
+                retry_after=5.0,
+            ) from exc
+
     def enqueue(self, kind: str, envelope: bytes, delay: float = 0.0) -> None:
         """Add one message for `kind` (send/move/draft), visible after `delay` seconds.
 
@@ -117,7 +130,7 @@ class Queues:
 
         visibility = min(MAX_DELAY_SECONDS, max(0, math.ceil(delay)))
         try:
-            self.client(QUEUE_FOR[kind]).send_message(
+            self.client(KINDS[kind].queue).send_message(
                 envelope.decode("utf-8"), visibility_timeout=visibility or None
             )
         except (AzureError, StorageNotConfigured) as exc:
@@ -125,16 +138,3 @@ class Queues:
                 f"Queue storage is unavailable ({type(exc).__name__}); retry later.",
                 retry_after=5.0,
             ) from exc
-
-
-_queues: Queues | None = None
-_queues_lock = threading.Lock()
-
-
-def get_queues(settings: Settings) -> Queues:
-    """The process's Queues."""
-    global _queues
-    with _queues_lock:
-        if _queues is None:
-            _queues = Queues(settings)
-        return _queues

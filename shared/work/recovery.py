@@ -13,18 +13,12 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from shared.work.queueing import Queues
-from shared.work.store import (
-    ACCEPTED,
-    FAILED,
-    RUNNING,
-    Operation,
-    OperationStore,
-    StoreConflict,
-    iso,
-    now_utc,
-    parse_iso,
-)
+from shared.models import OperationError
+from shared.timestamps import iso, now_utc, parse_iso
+from shared.work.lifecycle import WorkQueues
+from shared.work.record import Operation
+from shared.work.states import Status, check_transition
+from shared.work.store import OperationStore, StoreConflict
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +30,13 @@ STALE_AFTER = timedelta(hours=1)
 
 def is_stranded(op: Operation, now: datetime, stale_after: timedelta = STALE_AFTER) -> bool:
     """True for an `accepted`/`running` operation nobody will pick up again (pure)."""
-    if op.status not in (ACCEPTED, RUNNING):
+    if op.status not in (Status.ACCEPTED, Status.RUNNING):
         return False
     cutoff = now - stale_after
     updated = parse_iso(op.updated_at)
     if updated is None or updated > cutoff:
         return False
-    if op.status == RUNNING:
+    if op.status == Status.RUNNING:
         held = parse_iso(op.claimed_until)
         return held is None or held < cutoff
     due = parse_iso(op.next_attempt_at)
@@ -51,7 +45,7 @@ def is_stranded(op: Operation, now: datetime, stale_after: timedelta = STALE_AFT
 
 def recover_stale(
     store: OperationStore,
-    queues: Queues,
+    queues: WorkQueues,
     *,
     now: datetime | None = None,
     on_final: Callable[[Operation], None] | None = None,
@@ -64,20 +58,22 @@ def recover_stale(
             continue
         previous = op.status
         if op.envelope is None:
-            op.status = FAILED
+            check_transition(op.status, Status.FAILED)
+            op.status = Status.FAILED
             op.finished_at = iso(current)
-            op.error = {
-                "code": ABANDONED,
-                "message": "The operation stopped without a result and cannot be queued again.",
-            }
+            op.error = OperationError(
+                code=ABANDONED,
+                message="The operation stopped without a result and cannot be queued again.",
+            )
         else:
-            op.status = ACCEPTED
+            check_transition(op.status, Status.ACCEPTED)
+            op.status = Status.ACCEPTED
             op.claimed_until = op.next_attempt_at = None
         try:
             store.save(op)
         except StoreConflict:
             continue  # someone is working on it after all
-        if op.status == ACCEPTED and op.envelope is not None:
+        if op.status == Status.ACCEPTED and op.envelope is not None:
             queues.enqueue(op.kind, op.envelope)
         elif on_final and op.callback_url:
             on_final(op)
@@ -85,7 +81,7 @@ def recover_stale(
             "operation %s was stranded (%s); %s",
             op.operation_id,
             previous,
-            "queued again" if op.status == ACCEPTED else "ended as abandoned",
+            "queued again" if op.status == Status.ACCEPTED else "ended as abandoned",
         )
         recovered.append(op.operation_id)
     return recovered

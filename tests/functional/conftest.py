@@ -11,11 +11,11 @@ import pytest
 import requests
 
 from shared.identity.connections import save_connection
-from shared.operations.context import OperationContext
+from shared.operations.context import OperationContext, Progress
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.work.queueing import Queues
-from shared.work.store import OperationStore, make_table_client
+from shared.work.table_store import TableOperationStore
 from tests.conftest import SEED_CLIENT_ID, SEED_CLIENT_SECRET, SEED_TENANT_ID, Sandbox
 
 CONNECTION = "contoso.test"
@@ -27,8 +27,8 @@ def settings(azurite) -> Settings:
 
 
 @pytest.fixture
-def store(settings) -> OperationStore:
-    return OperationStore(make_table_client(settings))
+def store(settings) -> TableOperationStore:
+    return TableOperationStore.from_settings(settings)
 
 
 @pytest.fixture
@@ -87,8 +87,12 @@ class Ops:
     runtime: Runtime
     settings: Settings
 
-    def context(self, operation_id: str | None = None) -> OperationContext:
-        return self.runtime.context(CONNECTION, operation_id or str(uuid.uuid4()))
+    def context(
+        self, operation_id: str | None = None, *, progress: Progress | None = None
+    ) -> OperationContext:
+        return self.runtime.context(
+            CONNECTION, operation_id or str(uuid.uuid4()), progress=progress
+        )
 
     def graph_get(self, path: str, **params) -> dict:
         ctx = self.context()
@@ -113,6 +117,7 @@ def ops(fresh_sandbox: Sandbox) -> Ops:
         graph_base_url=f"{fresh_sandbox.url}/v1.0",
         authority_host=fresh_sandbox.url,
         graph_retry_budget_seconds=6.0,
+        ca_bundle=fresh_sandbox.ca,
     )
     return Ops(fresh_sandbox, Runtime(settings, lambda: client), settings)
 

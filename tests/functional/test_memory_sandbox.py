@@ -28,7 +28,7 @@ CHILD = textwrap.dedent(
 
     url, file_url = sys.argv[1], sys.argv[2]
     client = secret_client(url)
-    runtime = Runtime(Settings(key_vault_url=url), lambda: client)
+    runtime = Runtime(Settings.load(key_vault_url=url), lambda: client)
 
     def send(subject, attachments):
         body = {"connection": "contoso.test", "from": "administratie@contoso.test",

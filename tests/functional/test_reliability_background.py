@@ -10,32 +10,30 @@ import logging
 import re
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 
+import msgspec
 import pytest
 
-import shared.work.queueing as queueing_module
-import shared.work.store as operation_store_module
 from shared.api.modes import submit
 from shared.api.validation import decode
 from shared.errors import ReauthRequired, StorageUnavailable
 from shared.models import SendRequest
+from shared.runtime import Runtime
 from shared.settings import Settings
+from shared.timestamps import iso, now_utc
 from shared.work.idempotency import accept
+from shared.work.lifecycle import Lifecycle, Limits, Policy, run_kind
 from shared.work.parking import requeue_parked
 from shared.work.processor import Processor
 from shared.work.queueing import Queues, encode_envelope
 from shared.work.recovery import recover_stale
-from shared.work.store import (
-    ACCEPTED,
-    PARKED,
-    POISONED,
-    RUNNING,
-    SUCCEEDED,
-    OperationStore,
-    iso,
-    now_utc,
-)
-from tests.functional.conftest import CONNECTION, Ops, until
+from shared.work.states import Status
+from shared.work.table_store import TableOperationStore
+from tests.functional.conftest import CONNECTION, Ops, secret_client, until
+
+ACCEPTED, PARKED, POISONED = Status.ACCEPTED, Status.PARKED, Status.POISONED
+RUNNING, SUCCEEDED = Status.RUNNING, Status.SUCCEEDED
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -45,12 +43,24 @@ SEND_STEP = r"/messages/[^/]+/send$"
 
 
 @pytest.fixture
-def own_store(azurite) -> OperationStore:
+def own_store(azurite) -> TableOperationStore:
     """A store on a table of its own: the cleanup must not touch other tests' operations."""
     from azure.data.tables import TableServiceClient
 
     service = TableServiceClient.from_connection_string(azurite.connection_string)
-    return OperationStore(service.get_table_client(f"reliability{uuid.uuid4().hex[:12]}"))
+    return TableOperationStore(service.get_table_client(f"reliability{uuid.uuid4().hex[:12]}"))
+
+
+def processor(store, queues, context, *, runner=run_kind, clock=now_utc, **limits) -> Processor:
+    """The queue edge over a lifecycle on these collaborators."""
+    lifecycle = Lifecycle(
+        store, queues, context, limits=Limits(**limits), runner=runner, clock=clock
+    )
+    return Processor(lifecycle)
+
+
+def no_graph(connection, operation_id, user=None, *, progress):
+    return SimpleNamespace(operation_id=operation_id, progress=progress)
 
 
 @pytest.fixture
@@ -76,7 +86,7 @@ def body(subject: str, **extra) -> dict:
     return request
 
 
-def accepted(store: OperationStore, request: dict, operation_id: str | None = None):
+def accepted(store: TableOperationStore, request: dict, operation_id: str | None = None):
     operation_id = operation_id or str(uuid.uuid4())
     envelope = encode_envelope(operation_id, request)
     return accept(
@@ -124,19 +134,19 @@ def test_a_queued_send_in_the_outbox_window_is_waited_for_and_sent_once(ops, sto
     ops.sandbox.control("PATCH", "limits", json={"sentCopyDelayMs": 2500})
     ops.sandbox.add_fault(method="POST", path=SEND_STEP, action="accept_then_drop", times=1)
     clock = Clock()
-    processor = Processor(store, queues, ops.runtime.context, clock=clock)
+    worker = processor(store, queues, ops.runtime.context, clock=clock)
     subject = f"queued {uuid.uuid4()}"
     op = accepted(store, body(subject))
 
-    assert processor.process("send", op.envelope, 1) == "reschedule"
+    assert worker.process("send", op.envelope, 1) == "reschedule"
     first = store.get(op.operation_id)
-    assert first.status == ACCEPTED and first.send_issued_at  # recorded before /send
+    assert first.status == ACCEPTED and first.progress["sendIssuedAt"]  # recorded before /send
     clock.shift = timedelta(hours=1)  # the re-scheduled attempt is due
     # The resume while the mail sits in the Outbox: re-scheduled again, never sent again.
-    assert processor.process("send", op.envelope, 1) == "reschedule"
+    assert worker.process("send", op.envelope, 1) == "reschedule"
     assert until(lambda: count(ops, ADMIN, "sentitems", subject) == 1)
     clock.shift = timedelta(hours=2)
-    assert processor.process("send", op.envelope, 1) == SUCCEEDED
+    assert worker.process("send", op.envelope, 1) == SUCCEEDED
     done = store.get(op.operation_id)
     assert done.status == SUCCEEDED and done.attempts == 3
     assert count(ops, ADMIN, "sentitems", subject) == 1
@@ -149,46 +159,37 @@ def test_a_crash_right_after_send_was_issued_is_resumed_without_a_second_mail(op
     subject = f"crash {uuid.uuid4()}"
     op = accepted(store, body(subject))
 
-    def crash_after_send(kind, request, ctx, resume):
-        from shared import operations
-
+    def crash_after_send(kind, request, ctx):
         ops.sandbox.add_fault(method="POST", path=SEND_STEP, action="accept_then_drop", times=1)
         try:
-            operations.send(request, ctx, resume=resume)
+            kind.run(request, ctx)
         finally:
             raise SystemExit("host died")  # not an Exception: nothing gets recorded
 
     with pytest.raises(SystemExit):
-        Processor(store, queues, ops.runtime.context, runner=crash_after_send).process(
+        processor(store, queues, ops.runtime.context, runner=crash_after_send).process(
             "send", op.envelope, 1
         )
     stranded = store.get(op.operation_id)
-    assert stranded.status == RUNNING and stranded.send_issued_at
+    assert stranded.status == RUNNING and stranded.progress["sendIssuedAt"]
     # The host's retry after the claim ran out: resume mode, the copy is not filed yet.
     clock = Clock()
     clock.shift = timedelta(hours=1)
-    processor = Processor(store, queues, ops.runtime.context, clock=clock)
-    assert processor.process("send", op.envelope, 2) == "reschedule"
+    worker = processor(store, queues, ops.runtime.context, clock=clock)
+    assert worker.process("send", op.envelope, 2) == "reschedule"
     assert until(lambda: count(ops, ADMIN, "sentitems", subject) == 1)
     clock.shift = timedelta(hours=2)
-    assert processor.process("send", op.envelope, 1) == SUCCEEDED
+    assert worker.process("send", op.envelope, 1) == SUCCEEDED
     assert count(ops, ANNA, "inbox", subject) == 1
 
 
 # --- B3: mode auto ------------------------------------------------------------------------------
 
 
-class Runtime:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-
 @pytest.fixture
-def process_storage(settings, store, queues, monkeypatch):
-    """submit() takes the process-wide store and queues: point them at this Azurite."""
-    monkeypatch.setattr(operation_store_module, "_store", store)
-    monkeypatch.setattr(queueing_module, "_queues", queues)
-    return settings
+def runtime(ops, store, queues) -> Runtime:
+    """The process's collaborators on the sandbox and this Azurite (what submit() uses)."""
+    return Runtime(ops.settings, lambda: secret_client(ops.sandbox.url), store=store, queues=queues)
 
 
 def auto_request(subject: str) -> SendRequest:
@@ -196,48 +197,73 @@ def auto_request(subject: str) -> SendRequest:
 
 
 def test_auto_queues_a_safety_net_so_a_crash_during_the_inline_run_is_resumed(
-    ops, store, queues, process_storage
+    ops, store, queues, runtime
 ):
     drain(queues, "mail-send")
     subject = f"auto {uuid.uuid4()}"
     operation_id = str(uuid.uuid4())
 
-    def crash():
+    def crash(kind, request, ctx):
         raise SystemExit("host died during the inline run")
 
+    lifecycle = Lifecycle(
+        store, queues, runtime.context, limits=Limits.from_settings(ops.settings), runner=crash
+    )
+    request = auto_request(subject)
+    op = lifecycle.accept(
+        "send", operation_id, msgspec.to_builtins(request), key=None, policy=Policy.INLINE
+    ).operation
     with pytest.raises(SystemExit):
-        submit(auto_request(subject), "send", operation_id, "https://x", Runtime(process_storage),
-               run_now=crash)  # fmt: skip
+        lifecycle.run_inline(op, request)
     assert store.get(operation_id).status == RUNNING
     # The safety net is there, invisible until the claim ends.
     props = queues.client("mail-send").get_queue_properties()
     assert props.approximate_message_count >= 1
     assert drain(queues, "mail-send") == []
     clock = Clock()
-    clock.shift = timedelta(seconds=process_storage.operation_claim_seconds + 5)
-    processor = Processor(store, queues, ops.runtime.context, clock=clock)
+    clock.shift = timedelta(seconds=ops.settings.operation_claim_seconds + 5)
+    worker = processor(store, queues, runtime.context, clock=clock)
     envelope = store.get(operation_id).envelope
-    assert processor.process("send", envelope, 1) == SUCCEEDED
+    assert worker.process("send", envelope, 1) == SUCCEEDED
     assert count(ops, ADMIN, "sentitems", subject) == 1
 
 
-def test_auto_that_finished_inline_leaves_a_safety_net_that_is_dropped(
-    ops, store, queues, process_storage
+def test_auto_that_finished_inline_answers_200_and_its_safety_net_is_dropped(
+    ops, store, queues, runtime
 ):
     subject = f"auto-ok {uuid.uuid4()}"
     operation_id = str(uuid.uuid4())
-    status, _, _ = submit(
-        auto_request(subject),
-        "send",
-        operation_id,
-        "https://x",
-        Runtime(process_storage),
-        run_now=lambda: {"operationId": operation_id, "status": "sent"},
-    )
-    assert status == 200 and store.get(operation_id).status == SUCCEEDED
+    status, result, _ = submit(auto_request(subject), "send", operation_id, "https://x", runtime)
+    assert status == 200 and result.message_id
+    assert store.get(operation_id).status == SUCCEEDED
+    assert count(ops, ADMIN, "sentitems", subject) == 1
     envelope = encode_envelope(operation_id, json.loads(json.dumps(body(subject, mode="auto"))))
-    processor = Processor(store, queues, ops.runtime.context)
-    assert processor.process("send", envelope, 1) == "already-succeeded"
+    worker = processor(store, queues, runtime.context)
+    assert worker.process("send", envelope, 1) == "already-succeeded"
+
+
+def test_a_throttled_auto_send_is_rescheduled_not_failed_and_then_sent_once(
+    ops, store, queues, runtime
+):
+    ops.sandbox.add_fault(method="POST", path=SEND_STEP, action="status", status=429,
+                          retryAfter=30, times=1)  # fmt: skip
+    subject = f"auto-429 {uuid.uuid4()}"
+    operation_id = str(uuid.uuid4())
+
+    status, answer, headers = submit(
+        auto_request(subject), "send", operation_id, "https://x", runtime
+    )
+
+    assert status == 202 and answer["status"] == "accepted", answer
+    assert answer["error"]["code"] == "throttled" and headers["Location"].endswith(operation_id)
+    waiting = store.get(operation_id)
+    assert waiting.status == ACCEPTED and waiting.next_attempt_at and waiting.attempts == 1
+    assert count(ops, ADMIN, "sentitems", subject) == 0
+    clock = Clock()
+    clock.shift = timedelta(seconds=31)
+    worker = processor(store, queues, runtime.context, clock=clock)
+    assert worker.process("send", waiting.envelope, 1) == SUCCEEDED
+    assert count(ops, ADMIN, "sentitems", subject) == 1
 
 
 # --- S11 / S10: storage failures ------------------------------------------------------------------
@@ -251,28 +277,24 @@ def test_a_queue_that_cannot_be_reached_is_storage_unavailable(dead_queues):
 
 
 def test_async_accept_whose_enqueue_fails_answers_503_and_keeps_no_record(
-    settings, store, dead_queues, monkeypatch
+    settings, store, dead_queues
 ):
-    monkeypatch.setattr(operation_store_module, "_store", store)
-    monkeypatch.setattr(queueing_module, "_queues", dead_queues)
     operation_id = str(uuid.uuid4())
     request = decode(SendRequest, json.dumps(body("x", mode="async")).encode())
+    runtime = Runtime(settings, store=store, queues=dead_queues)
     with pytest.raises(StorageUnavailable):
-        submit(request, "send", operation_id, "https://x", Runtime(settings))
+        submit(request, "send", operation_id, "https://x", runtime)
     assert store.get(operation_id) is None  # a retry with the same key starts afresh
 
 
 def test_parked_work_stays_parked_when_its_requeue_fails(store, queues, dead_queues):
-    def needs_sign_in(kind, request, ctx, resume):
+    def needs_sign_in(kind, request, ctx):
         raise ReauthRequired("sign in", sign_in_url="/api/auth/x/login")
-
-    def no_graph(connection, operation_id, user):
-        return operation_id
 
     connection = f"conn-{uuid.uuid4().hex[:8]}"
     op = accepted(store, body("parked", connection=connection))
-    processor = Processor(store, queues, no_graph, runner=needs_sign_in)
-    assert processor.process("send", op.envelope, 1) == PARKED
+    worker = processor(store, queues, no_graph, runner=needs_sign_in)
+    assert worker.process("send", op.envelope, 1) == PARKED
     assert requeue_parked(store, dead_queues, connection, None) == []
     after = store.get(op.operation_id)
     assert after.status == PARKED and after.sign_in_url == "/api/auth/x/login"
@@ -286,20 +308,20 @@ def test_parked_work_stays_parked_when_its_requeue_fails(store, queues, dead_que
 def test_a_poisoned_operation_moved_back_to_the_queue_runs_again_in_resume_mode(ops, store, queues):
     calls: list[bool] = []
 
-    def flaky(kind, request, ctx, resume):
-        calls.append(resume)
+    def flaky(kind, request, ctx):
+        calls.append(ctx.progress.resume)
         if len(calls) == 1:
             raise RuntimeError("bug")
         return {"operationId": ctx.operation_id, "status": "sent"}
 
-    processor = Processor(store, queues, ops.runtime.context, runner=flaky, max_dequeue_count=1)
+    worker = processor(store, queues, ops.runtime.context, runner=flaky, max_dequeue_count=1)
     op = accepted(store, body("poison"))
     with pytest.raises(RuntimeError):
-        processor.process("send", op.envelope, 1)
+        worker.process("send", op.envelope, 1)
     poisoned = store.get(op.operation_id)
     assert poisoned.status == POISONED and poisoned.envelope == op.envelope
     # An operator moves the message back: a new message, dequeue count 1.
-    assert processor.process("send", op.envelope, 1) == SUCCEEDED
+    assert worker.process("send", op.envelope, 1) == SUCCEEDED
     assert calls == [False, True]
     assert store.get(op.operation_id).poison_queue is None
 
@@ -324,7 +346,7 @@ def test_cleanup_ends_a_stranded_operation_without_envelope_as_abandoned(own_sto
     later = now_utc() + timedelta(hours=3)
     assert op.operation_id in recover_stale(own_store, queues, now=later)
     gone = own_store.get(op.operation_id)
-    assert gone.status == "failed" and gone.error["code"] == "abandoned"
+    assert gone.status == "failed" and gone.error.code == "abandoned"
 
 
 # --- N5, S14, S12 ------------------------------------------------------------------------
@@ -335,32 +357,32 @@ def test_a_duplicate_copy_before_the_retry_after_waits_for_it(ops, store, queues
     op = accepted(store, body("early"))
     op.next_attempt_at = iso(now_utc() + timedelta(seconds=120))
     store.save(op)
-    processor = Processor(store, queues, ops.runtime.context, runner=lambda *a: calls.append(1))
-    assert processor.process("send", op.envelope, 1) == "early"
+    worker = processor(store, queues, ops.runtime.context, runner=lambda *a: calls.append(1))
+    assert worker.process("send", op.envelope, 1) == "early"
     assert calls == [] and store.get(op.operation_id).attempts == 0
 
 
 def test_a_message_with_an_invalid_operation_id_goes_to_poison_at_once(ops, store, queues):
     drain(queues, "mail-send-poison")
-    processor = Processor(store, queues, ops.runtime.context)
+    worker = processor(store, queues, ops.runtime.context)
     bad = json.dumps({"v": 1, "operationId": "a#b/c?d", "request": {}}).encode()
-    assert processor.process("send", bad, 1) == "rejected"
+    assert worker.process("send", bad, 1) == "rejected"
     assert [m["operationId"] for m in drain(queues, "mail-send-poison")] == ["a#b/c?d"]
 
 
 def test_queued_operations_write_the_operation_log_line_when_they_end(ops, store, queues, caplog):
-    def ok(kind, request, ctx, resume):
+    def ok(kind, request, ctx):
         return {"operationId": ctx.operation_id, "status": "sent"}
 
-    def denied(kind, request, ctx, resume):
+    def denied(kind, request, ctx):
         from shared.errors import SendAsDenied
 
         raise SendAsDenied("no")
 
     good, bad = accepted(store, body("log ok")), accepted(store, body("log bad"))
     with caplog.at_level(logging.INFO, logger="exchange_processor.operations"):
-        Processor(store, queues, ops.runtime.context, runner=ok).process("send", good.envelope, 1)
-        Processor(store, queues, ops.runtime.context, runner=denied).process(
+        processor(store, queues, ops.runtime.context, runner=ok).process("send", good.envelope, 1)
+        processor(store, queues, ops.runtime.context, runner=denied).process(
             "send", bad.envelope, 1
         )
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name.endswith("operations")]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
@@ -19,7 +17,8 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.models import SendRequest
-from shared.operations.context import SendJournal, current_journal
+from shared.operations.context import Progress
+from shared.operations.send import SEND_ISSUED
 from tests.functional.conftest import CONNECTION, Ops, until
 
 pytestmark = pytest.mark.timeout(90)
@@ -39,15 +38,10 @@ def count(ops: Ops, mailbox: str, folder: str, subject: str) -> int:
     return sum(1 for m in ops.folder_messages(mailbox, folder) if m.get("subject") == subject)
 
 
-@contextmanager
-def journal(saved: list[str] | None = None) -> Iterator[SendJournal]:
-    """What the queue worker installs: the operation's record of an issued `/send`."""
-    j = SendJournal(record=(saved.append if saved is not None else None))
-    token = current_journal.set(j)
-    try:
-        yield j
-    finally:
-        current_journal.reset(token)
+def recorded(saved: list[str | None]) -> Progress:
+    """What the lifecycle gives a queued attempt: progress persisted on every record (here:
+    appended to `saved`, the stored `sendIssuedAt` after each record)."""
+    return Progress(persist=lambda steps: saved.append(steps.get(SEND_ISSUED)))
 
 
 # --- B2: the Graph client and gateway errors ------------------------------------------------
@@ -105,17 +99,18 @@ def test_a_resumed_send_waits_for_the_outbox_instead_of_sending_again(ops: Ops):
     ops.sandbox.add_fault(method="POST", path=SEND_STEP, action="accept_then_drop", times=1)
     subject = f"resume {uuid.uuid4()}"
     operation_id = str(uuid.uuid4())
-    saved: list[str] = []
-    with journal(saved) as j:
-        with pytest.raises(GraphOutcomeUnknown):
-            operations.send(send_request(subject), ops.context(operation_id))
-        assert saved and j.issued_at == saved[0]  # recorded before the call
-        # The retry while the message is in the Outbox: wait (re-scheduled), never resend.
-        with pytest.raises(GraphOutcomeUnknown):
-            operations.send(send_request(subject), ops.context(operation_id), resume=True)
-        assert count(ops, ADMIN, "outbox", subject) == 1
-        assert until(lambda: count(ops, ADMIN, "sentitems", subject) == 1)
-        result = operations.send(send_request(subject), ops.context(operation_id), resume=True)
+    saved: list[str | None] = []
+    progress = recorded(saved)
+    with pytest.raises(GraphOutcomeUnknown):
+        operations.send(send_request(subject), ops.context(operation_id, progress=progress))
+    assert saved and progress.get(SEND_ISSUED) == saved[0]  # recorded before the call
+    # The retry while the message is in the Outbox: wait (re-scheduled), never resend.
+    progress.resume = True
+    with pytest.raises(GraphOutcomeUnknown):
+        operations.send(send_request(subject), ops.context(operation_id, progress=progress))
+    assert count(ops, ADMIN, "outbox", subject) == 1
+    assert until(lambda: count(ops, ADMIN, "sentitems", subject) == 1)
+    result = operations.send(send_request(subject), ops.context(operation_id, progress=progress))
     assert result.status == "sent" and result.message_id
     assert count(ops, ADMIN, "sentitems", subject) == 1
     assert count(ops, ANNA, "inbox", subject) == 1
@@ -124,12 +119,11 @@ def test_a_resumed_send_waits_for_the_outbox_instead_of_sending_again(ops: Ops):
 def test_an_issued_send_whose_copy_never_appears_ends_unconfirmed(ops: Ops):
     subject = f"gone {uuid.uuid4()}"
     operation_id = str(uuid.uuid4())
-    ctx = ops.context(operation_id)
+    issued = Progress({SEND_ISSUED: "2026-01-01T00:00:00.000000Z"}, resume=True)
+    ctx = ops.context(operation_id, progress=issued)
     ctx.settings = ops.settings.__class__(**{**ops.settings.__dict__, "send_confirm_seconds": 0})
-    with journal() as j:
-        j.issued_at = "2026-01-01T00:00:00.000000Z"
-        with pytest.raises(GraphOutcomeUnknown) as caught:
-            operations.send(send_request(subject), ctx, resume=True)
+    with pytest.raises(GraphOutcomeUnknown) as caught:
+        operations.send(send_request(subject), ctx)
     assert type(caught.value).__name__ == "SendUnconfirmed"
     assert count(ops, ADMIN, "drafts", subject) == 0  # nothing was created
     assert count(ops, ANNA, "inbox", subject) == 0
@@ -153,13 +147,14 @@ def test_a_send_throttled_past_the_budget_deletes_its_draft(ops: Ops):
     subject = f"throttled {uuid.uuid4()}"
     operation_id = str(uuid.uuid4())
     saved: list[str | None] = []
-    with journal(saved) as j:
-        with pytest.raises(Throttled):
-            operations.send(send_request(subject), ops.context(operation_id))
-        assert count(ops, ADMIN, "drafts", subject) == 0
-        # Refused for sure: the record is cleared, so the retry sends (once) instead of waiting.
-        assert saved[-1] is None and j.issued_at is None
-        operations.send(send_request(subject), ops.context(operation_id), resume=True)
+    progress = recorded(saved)
+    with pytest.raises(Throttled):
+        operations.send(send_request(subject), ops.context(operation_id, progress=progress))
+    assert count(ops, ADMIN, "drafts", subject) == 0
+    # Refused for sure: the record is cleared, so the retry sends (once) instead of waiting.
+    assert saved[-1] is None and progress.get(SEND_ISSUED) is None
+    progress.resume = True
+    operations.send(send_request(subject), ops.context(operation_id, progress=progress))
     assert count(ops, ADMIN, "sentitems", subject) == 1
 
 

@@ -20,13 +20,13 @@ import requests
 
 from auth_routes import flow
 from shared.errors import AttachmentFetchFailed, AuthFailed, ReauthRequired, ValidationFailed
-from shared.graph.client import environment_session
 from shared.identity.connections import parse_connection, save_connection
 from shared.identity.secret_names import connection_secret, credential_secret
 from shared.identity.signin import SignInError
 from shared.models import Attachment
 from shared.operations.attachments import UPLOAD_THRESHOLD, from_url
 from shared.runtime import Runtime
+from shared.sessions import environment_session
 from shared.settings import Settings
 from shared.urlsafety import forbidden_peer_in, guarded_session
 from shared.work.callbacks import deliver
@@ -188,14 +188,20 @@ def test_a_host_that_rebinds_to_loopback_after_the_check_is_refused():
 def test_callbacks_go_through_the_peer_check_unless_the_connection_allows_private_hosts():
     with local_server() as server:
         url = f"http://127.0.0.1:{server.server_port}/hook?token=CALLBACKSECRET"
-        refused = deliver(url, {"status": "succeeded"}, "k" * 32, key_id="c", sleep=lambda s: None)
+        # What FinalCallbacks picks: the guarded session, unless the connection allows
+        # private hosts (then the plain one).
+        guarded, plain = guarded_session(), environment_session()
+        refused = deliver(
+            url, {"status": "succeeded"}, "k" * 32, key_id="c", session=guarded,
+            sleep=lambda s: None,
+        )  # fmt: skip
         seen_after_refusal = list(server.seen)
         allowed = deliver(
             url,
             {"status": "succeeded"},
             "k" * 32,
             key_id="c",
-            allow_private=True,
+            session=plain,
             sleep=lambda s: None,
         )
 
@@ -214,6 +220,7 @@ def _runtime(sandbox) -> tuple[Runtime, object]:
         graph_base_url=f"{sandbox.url}/v1.0",
         authority_host=sandbox.url,
         connection_cache_seconds=300,
+        ca_bundle=sandbox.ca,
     )
     return Runtime(settings, lambda: client), client
 

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from shared.errors import GraphOutcomeUnknown, SendUnconfirmed
 from shared.graph.retry import maybe_processed, next_delay
 from shared.operations.send import RESTART, SENT, UNCONFIRMED, WAIT, resume_plan
-from shared.work.processor import (
-    PERMANENT,
-    RESCHEDULE,
-    classify,
-    host_max_dequeue_count,
-    valid_operation_id,
-)
+from shared.settings import Settings
+from shared.timestamps import iso
+from shared.work.host import queue_host
+from shared.work.processor import valid_operation_id
+from shared.work.record import Operation, new_operation
 from shared.work.recovery import is_stranded
-from shared.work.store import Operation, iso
+from shared.work.states import Action, classify
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 DRAFT = {"id": "d", "isDraft": True}
@@ -74,25 +73,38 @@ def test_the_retry_budget_counts_the_time_the_next_request_will_take():
 
 
 def test_send_unconfirmed_is_final_while_outcome_unknown_is_rescheduled():
-    assert classify(SendUnconfirmed("x")).action == PERMANENT
-    assert classify(GraphOutcomeUnknown("x")).action == RESCHEDULE
+    assert classify(SendUnconfirmed("x")).action == Action.FAIL
+    assert classify(GraphOutcomeUnknown("x")).action == Action.RESCHEDULE
 
 
 def test_max_dequeue_count_comes_from_host_json_with_the_hosts_env_override(tmp_path):
     (tmp_path / "host.json").write_text(
         json.dumps({"extensions": {"queues": {"maxDequeueCount": 3}}}), encoding="utf-8"
     )
-    assert host_max_dequeue_count(tmp_path, env={}) == 3
+    assert queue_host(Settings.load(env={}), tmp_path).max_dequeue_count == 3
     override = {"AzureFunctionsJobHost__extensions__queues__maxDequeueCount": "7"}
-    assert host_max_dequeue_count(tmp_path, env=override) == 7
+    assert queue_host(Settings.load(env=override), tmp_path).max_dequeue_count == 7
     (tmp_path / "host.json").write_text(json.dumps({"version": "2.0"}), encoding="utf-8")
-    assert host_max_dequeue_count(tmp_path, env={}) == 5
-    assert host_max_dequeue_count(tmp_path / "missing", env={}) == 5
-    assert host_max_dequeue_count(env={"AzureWebJobsScriptRoot": str(tmp_path)}) == 5
+    assert queue_host(Settings.load(env={}), tmp_path).max_dequeue_count == 5
+    assert queue_host(Settings.load(env={}), tmp_path / "missing").max_dequeue_count == 5
+    root = {"AzureWebJobsScriptRoot": str(tmp_path)}
+    assert queue_host(Settings.load(env=root)).max_dequeue_count == 5
 
 
-def test_the_products_host_json_sets_the_count_the_app_uses():
-    assert host_max_dequeue_count(env={}) == 5
+def test_the_app_reads_the_products_host_json_as_the_host_does():
+    """The lifecycle poisons on the dequeue the host poisons after: both read the same file."""
+    from devhost.host_config import load_host_config
+
+    repo = Path(__file__).resolve().parents[2]
+    host = load_host_config(repo).queues
+    app = queue_host(Settings.load(env={}))
+    assert (app.max_dequeue_count, app.visibility_timeout, app.max_polling_interval) == (
+        host.max_dequeue_count,
+        host.visibility_timeout,
+        host.max_polling_interval,
+    )
+    raw = json.loads((repo / "host.json").read_text(encoding="utf-8"))["extensions"]["queues"]
+    assert app.max_dequeue_count == raw["maxDequeueCount"]  # set explicitly, not a default
 
 
 @pytest.mark.parametrize(
@@ -111,7 +123,7 @@ def test_operation_ids_are_uuids(value, ok):
 
 
 def _op(status: str, updated_ago: float, **fields) -> Operation:
-    op = Operation("0b6c3f5e-2f7e-4a44-9a67-9a1f1f6c2d11", "send", "c", status=status)
+    op = new_operation("0b6c3f5e-2f7e-4a44-9a67-9a1f1f6c2d11", "send", "c", status=status)
     op.updated_at = iso(NOW - timedelta(seconds=updated_ago))
     for name, value in fields.items():
         setattr(op, name, value)

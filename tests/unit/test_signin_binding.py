@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from shared.identity.code_redemption import signed_in_identity
 from shared.identity.connections import parse_connection
 from shared.identity.signin import SignInError
 from shared.identity.token_cache import decode_envelope, encode_envelope
-from shared.identity.tokens import signed_in_identity
 
 TENANT = "8f3c1a52-0000-4000-8000-00000000c0de"
 CONNECTION = parse_connection(

@@ -1,6 +1,7 @@
-"""Release-review fixes in secrets and tokens: bounded Key Vault calls, per-name fetches that
-serve the last good value, a failed token-cache write-back that keeps the token and retries,
-one token lock per connection. The Key Vault client is a stand-in for Azure's SecretClient."""
+"""SecretStore and the token cache without a vault: per-name fetches that serve the last good
+value, a failed token-cache write-back that keeps the token and retries, and which Key Vault
+conflicts mean "soft-deleted". The Key Vault client is a stand-in for Azure's SecretClient;
+tests/functional/test_secret_store_and_app_tokens.py has the ones against the sandbox."""
 
 from __future__ import annotations
 
@@ -10,11 +11,8 @@ import threading
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from shared.identity.connections import parse_connection
-from shared.identity.secrets import SecretStore, make_secret_client
+from shared.identity.secrets import SecretStore
 from shared.identity.token_cache import KeyVaultTokenCache, decode_envelope
-from shared.identity.tokens import AppTokenProvider
-from shared.settings import AZURE_CLIENT_SECRET, Settings
 
 WAIT = 10.0  # every wait in these tests is bounded
 
@@ -65,27 +63,6 @@ def _in_thread(fn):
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, result
-
-
-def test_the_key_vault_client_has_short_timeouts_and_two_retries(monkeypatch):
-    monkeypatch.setenv(AZURE_CLIENT_SECRET, "not-a-real-secret")
-    settings = Settings(
-        key_vault_url="https://127.0.0.1:1",
-        key_vault_credential="client_secret",
-        azure_tenant_id="t",
-        azure_client_id="c",
-    )
-    client = make_secret_client(settings)
-    pipeline = client._client._client._pipeline
-    retries = [
-        getattr(p, "_policy", p).total_retries
-        for p in pipeline._impl_policies
-        if hasattr(getattr(p, "_policy", p), "total_retries")
-    ]
-
-    assert pipeline._transport.connection_config.timeout == 5.0
-    assert pipeline._transport.connection_config.read_timeout == 10.0
-    assert retries == [2]
 
 
 def test_a_slow_secret_does_not_hold_up_reading_another():
@@ -161,32 +138,26 @@ def test_a_failed_write_back_keeps_the_change_and_writes_it_on_the_next_call(cap
     assert "rt-2" not in caplog.text and "not written back" in caplog.text
 
 
-def test_app_tokens_are_serialised_per_connection_not_per_process():
-    provider = AppTokenProvider(registry=None)  # the locks need no registry
-    base = {
-        "mode": "app",
-        "tenantId": "t",
-        "clientId": "c",
-        "credential": {"type": "client_secret"},
-    }
-    a = parse_connection({**base, "name": "a.test"})
-    b = parse_connection({**base, "name": "b.test"})
-
-    lock_a = provider._acquire_lock(a)
-    with lock_a:
-        other_free = provider._acquire_lock(b).acquire(timeout=WAIT)
-    provider._acquire_lock(b).release()
-
-    assert other_free
-    assert provider._acquire_lock(a) is lock_a
+def _conflict(status: int, code: str | None) -> HttpResponseError:
+    error = HttpResponseError("Conflict")
+    error.status_code = status
+    if code:
+        error.error = type("Error", (), {"code": code, "innererror": {}})()
+    return error
 
 
-@pytest.mark.parametrize("status", [409])
-def test_only_a_deleted_but_recoverable_conflict_triggers_a_recovery(status):
+@pytest.mark.parametrize(
+    ("error", "recoverable"),
+    [
+        (_conflict(409, "ObjectIsDeletedButRecoverable"), True),
+        (_conflict(409, "Conflict"), False),  # another kind of conflict: no recovery
+        (_conflict(409, None), False),
+        (_conflict(404, "ObjectIsDeletedButRecoverable"), False),  # only a 409 means it
+        (ValueError("x"), False),
+    ],
+    ids=["deleted-but-recoverable", "other-409", "bare-409", "404", "not-http"],
+)
+def test_only_a_deleted_but_recoverable_conflict_triggers_a_recovery(error, recoverable):
     from shared.identity.secrets import is_deleted_but_recoverable
 
-    plain = HttpResponseError("Conflict")
-    plain.status_code = status
-
-    assert not is_deleted_but_recoverable(plain)
-    assert not is_deleted_but_recoverable(ValueError("x"))
+    assert is_deleted_but_recoverable(error) is recoverable

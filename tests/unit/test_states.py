@@ -1,4 +1,5 @@
-"""What the background processor does after a failed attempt (pure classification, no I/O)."""
+"""What the lifecycle does after a failed attempt (pure classification, no I/O), the queue
+envelope and the mailbox limiter's URL parsing."""
 
 import pytest
 
@@ -20,8 +21,8 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.graph.limiter import mailbox_of
-from shared.work.processor import PARK, PERMANENT, RESCHEDULE, RETRY, classify, error_info
 from shared.work.queueing import MAX_ENVELOPE_BYTES, decode_envelope, encode_envelope
+from shared.work.states import Action, classify, error_info
 
 
 @pytest.mark.parametrize(
@@ -37,12 +38,12 @@ from shared.work.queueing import MAX_ENVELOPE_BYTES, decode_envelope, encode_env
     ids=lambda e: e.code,
 )
 def test_permanent_errors_fail_at_once(exc):
-    assert classify(exc).action == PERMANENT
+    assert classify(exc).action == Action.FAIL
 
 
 def test_throttling_is_rescheduled_no_earlier_than_retry_after():
     decision = classify(Throttled("slow down", retry_after=7.2))
-    assert decision.action == RESCHEDULE and decision.delay >= 7.2
+    assert decision.action == Action.RESCHEDULE and decision.delay >= 7.2
 
 
 @pytest.mark.parametrize(
@@ -57,18 +58,20 @@ def test_throttling_is_rescheduled_no_earlier_than_retry_after():
 )
 def test_outages_and_unknown_outcomes_are_rescheduled_not_failed(exc):
     decision = classify(exc, attempts=2)
-    assert decision.action == RESCHEDULE and decision.delay >= 1
+    assert decision.action == Action.RESCHEDULE and decision.delay >= 1
 
 
 def test_reauth_required_parks_the_operation():
-    assert classify(ReauthRequired("sign in", sign_in_url="/api/auth/x/login")).action == PARK
+    assert (
+        classify(ReauthRequired("sign in", sign_in_url="/api/auth/x/login")).action == Action.PARK
+    )
 
 
 @pytest.mark.parametrize(
     "exc", [GraphError("500"), AttachmentFetchFailed("down"), RuntimeError("bug")], ids=str
 )
 def test_other_failures_go_back_to_the_host_to_count_towards_the_poison_queue(exc):
-    assert classify(exc).action == RETRY
+    assert classify(exc).action == Action.RETRY
 
 
 def test_the_recorded_error_keeps_graphs_request_id_and_hides_unexpected_exceptions():

@@ -1,5 +1,5 @@
 """GET /api/operations/{id}: ids that are not UUIDs are unknown operations (404), whatever
-characters they hold, and never reach Table Storage."""
+characters they hold, and never reach the operation store."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import azure.functions as func
 import pytest
 
 from operations_api import operation_status
+from shared.runtime import Runtime, use_runtime
+from shared.settings import Settings
+from tests.fakes import FailingStore
 
 
 def call(operation_id: str) -> func.HttpResponse:
@@ -22,9 +25,10 @@ def call(operation_id: str) -> func.HttpResponse:
 
 
 @pytest.mark.parametrize("operation_id", ["a#b", "x/y", "what?", "not-a-uuid", "1" * 64])
-def test_an_id_that_is_not_a_uuid_is_404_without_touching_storage(operation_id, monkeypatch):
-    # No storage is configured here: a lookup would answer 503 instead.
-    monkeypatch.delenv("AzureWebJobsStorage", raising=False)
-    resp = call(operation_id)
+def test_an_id_that_is_not_a_uuid_is_404_without_touching_storage(operation_id):
+    # Any call on this store fails the test (an AssertionError answers 500, not 404).
+    runtime = Runtime(Settings.load(env={}), store=FailingStore())
+    with use_runtime(runtime):
+        resp = call(operation_id)
     assert resp.status_code == 404
     assert json.loads(resp.get_body())["error"]["code"] == "operation_not_found"
