@@ -5,14 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INFRA_VENV := .venv-infra
 
-.PHONY: help run stop test test-fast lint format bench deps doctor clean
+.PHONY: help run stop test test-fast lint layers format bench deps doctor clean
 
 help:
 	@echo "make run    - start the sandbox, Azurite and the devhost with a ready connection"
 	@echo "make stop   - end what an earlier make run of this checkout left running"
 	@echo "make test   - install what is needed and run the whole test suite"
 	@echo "make bench  - run the benchmarks (after make test)"
-	@echo "make lint   - ruff check + format check"
+	@echo "make lint   - ruff check + format check, layer contracts, pyright"
 	@echo "make doctor - azure-functions-doctor on the repository (make test checks its findings)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -22,7 +22,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	@echo "==> Azurite (npm ci)"
+	@echo "==> Azurite and pyright (npm ci)"
 	npm ci --no-audit --no-fund
 	@touch $@
 
@@ -44,7 +44,12 @@ run: $(VENV)/.installed node_modules/.installed
 stop:
 	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m devhost.stop
 
-lint: $(VENV)/.installed
+# Layer contracts (pyproject.toml [tool.importlinter]) and pyright (pyrightconfig.json, basic).
+layers: $(VENV)/.installed node_modules/.installed
+	$(VENV)/bin/lint-imports
+	node_modules/.bin/pyright
+
+lint: $(VENV)/.installed layers
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
@@ -55,6 +60,9 @@ format: $(VENV)/.installed
 test: deps $(INFRA_VENV)/.installed
 	@echo "==> ruff"
 	$(VENV)/bin/ruff check .
+	@echo "==> layers and types"
+	$(VENV)/bin/lint-imports
+	node_modules/.bin/pyright
 	@echo "==> pytest"
 	@# Exit 5 means pytest collected nothing: that is a broken suite, never a pass.
 	@$(PY) -m pytest; status=$$?; \
