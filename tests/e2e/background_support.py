@@ -31,6 +31,11 @@ OP_PROPERTY = "String {3f5c8a2e-7b1d-4e6f-9a0c-2d4b6e8f1a3c} Name OperationId"
 SIGNED_CONNECTION = "signed.contoso.test"
 SIGNING_SECRET = "test-signing-secret-0123456789"
 MAX_DEQUEUE = 3
+# The fast devhost's timing (app settings below): tests derive their waits from these.
+CLAIM_SECONDS = 15
+LEASE_SECONDS = 4
+GRAPH_TIMEOUT_SECONDS = 10
+GRAPH_RETRY_BUDGET_SECONDS = 2
 HOST_JSON = {
     "version": "2.0",
     "extensions": {
@@ -58,7 +63,11 @@ class FastDevhost(Devhost):
             return self
         if self.service:
             self._old_output += self.service.output
-        env = {"DEVHOST_FUNCTION_KEY": self.key, "DEVHOST_QUEUE_LEASE_SECONDS": "4", **self.env}
+        env = {
+            "DEVHOST_FUNCTION_KEY": self.key,
+            "DEVHOST_QUEUE_LEASE_SECONDS": str(LEASE_SECONDS),
+            **self.env,
+        }
         self.service = start_devhost(
             settings=self.settings, root=self.root, state_dir=self.state, env=env
         )
@@ -117,9 +126,9 @@ def bg_fixture(sandbox, azurite, tmp_path_factory: pytest.TempPathFactory) -> It
     values.update(
         {
             # Throttling goes back to the queue quickly instead of waiting inside one call.
-            "GRAPH_RETRY_BUDGET_SECONDS": "2",
-            "GRAPH_TIMEOUT_SECONDS": "10",
-            "OPERATION_CLAIM_SECONDS": "15",
+            "GRAPH_RETRY_BUDGET_SECONDS": str(GRAPH_RETRY_BUDGET_SECONDS),
+            "GRAPH_TIMEOUT_SECONDS": str(GRAPH_TIMEOUT_SECONDS),
+            "OPERATION_CLAIM_SECONDS": str(CLAIM_SECONDS),
             "AzureFunctionsJobHost__extensions__queues__maxDequeueCount": str(MAX_DEQUEUE),
         }
     )
