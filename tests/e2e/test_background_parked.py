@@ -1,5 +1,6 @@
-"""Parked work end to end: a revoked user's queued send parks, and after a browser sign-in it
-is sent once; a service account's parked send resumes after `admin connections authenticate`."""
+"""Parked work end to end: a revoked user's queued (or `auto`) send parks, and after a browser
+sign-in it is sent once; a service account's parked send resumes after `admin connections
+authenticate`."""
 
 from __future__ import annotations
 
@@ -31,7 +32,12 @@ SERVICE_ACCOUNT = "svc-docuflow@contoso.test"
 
 
 def queued_send(host, connection: str, sender: str, subject: str, **extra) -> str:
-    """POST an async send; returns its operation id."""
+    """POST an async send (or `mode` in extra); returns its operation id."""
+    return post_send(host, connection, sender, subject, **extra)["operationId"]
+
+
+def post_send(host, connection: str, sender: str, subject: str, **extra) -> dict:
+    """POST a send that must be answered 202; returns the answer."""
     body = {
         "connection": connection,
         "from": sender,
@@ -43,7 +49,7 @@ def queued_send(host, connection: str, sender: str, subject: str, **extra) -> st
     }
     resp = host.post("/api/mail/send", json=body)
     assert resp.status_code == 202, resp.text
-    return resp.json()["operationId"]
+    return resp.json()
 
 
 def parked_or_finished(status: dict) -> bool:
@@ -51,10 +57,12 @@ def parked_or_finished(status: dict) -> bool:
 
 
 @pytest.mark.browser
-def test_a_revoked_users_queued_send_is_parked_and_sent_once_after_signing_in_again(
+@pytest.mark.parametrize("mode", ["async", "auto"])
+def test_a_revoked_users_send_is_parked_and_sent_once_after_signing_in_again(
     bg,
     sandbox,
     browser,  # noqa: F811
+    mode,
 ):
     connection = f"park-{uuid.uuid4().hex[:8]}.contoso.test"
     add_user_connection(bg, connection)
@@ -66,7 +74,13 @@ def test_a_revoked_users_queued_send_is_parked_and_sent_once_after_signing_in_ag
     bg.stop()
     bg.start()
 
-    op = queued_send(bg, connection, ANNA, "parked for anna", user=ANNA)
+    answer = post_send(bg, connection, ANNA, f"parked for anna ({mode})", user=ANNA, mode=mode)
+    op = answer["operationId"]
+    if mode == "auto":
+        # The inline attempt parked it at once: the answer says so, with the link.
+        assert answer["status"] == "parked", answer
+        assert answer["error"]["code"] == "reauth_required"
+        assert answer["error"]["signInUrl"].startswith(f"{bg.url}/api/auth/{connection}/login?")
     parked = wait_status(bg, op, parked_or_finished)
 
     assert parked["status"] == "parked", parked
