@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.errors import AppError
 from shared.identity import signin
 from shared.identity.code_redemption import authorization_url, redeem
 from shared.identity.connections import Connection
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ def _app_error(connection: str, exc: AppError) -> signin.SignInError:
     return signin.SignInError(exc.message, exc.status, reason="app_error", code=exc.code)
 
 
-def _user_connection(runtime, name: str) -> Connection:
+def _user_connection(runtime: Runtime, name: str) -> Connection:
     """The `user`-mode connection `name`; the generic refusal for anything else (the reason is
     logged), SignInError 503 when Key Vault cannot be read."""
     from shared.errors import SecretsUnavailable
@@ -73,7 +77,7 @@ def _user_connection(runtime, name: str) -> Connection:
     return connection
 
 
-def state_key(runtime) -> str:
+def state_key(runtime: Runtime) -> str:
     """The Fernet key shared by all instances, created in Key Vault on first use.
 
     Two instances creating it at once both write; both then read back what Key Vault kept, so
@@ -95,7 +99,9 @@ def state_key(runtime) -> str:
     return key
 
 
-def start(runtime, name: str, user: str | None, return_url: str | None, base: str) -> Started:
+def start(
+    runtime: Runtime, name: str, user: str | None, return_url: str | None, base: str
+) -> Started:
     """Check the request, seal a state, and build the authorization URL."""
     # The address's shape first: saying it is missing reveals nothing about the connection.
     user = (user or "").strip()
@@ -119,7 +125,7 @@ def start(runtime, name: str, user: str | None, return_url: str | None, base: st
 
 
 def finish(
-    runtime,
+    runtime: Runtime,
     name: str,
     params: dict[str, str],
     cookie_header: str | None,

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.models import DraftRequest, MoveRequest, SendRequest
+from shared.models import DraftRequest, MoveRequest, OperationRequest, SendRequest
 from shared.settings import QUEUE_DRAFT, QUEUE_MOVE, QUEUE_SEND
+
+if TYPE_CHECKING:
+    from shared.operations.context import OperationContext
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class Kind:
     queue: str  # where its background attempts are queued (`<queue>-poison` after that)
     function: str  # "module:function" taking (request, OperationContext)
 
-    def run(self, request: Any, ctx: Any) -> Any:
+    def run(self, request: OperationRequest, ctx: OperationContext) -> Any:
         """Run the operation once; `ctx.progress` says whether to resume and records steps."""
         module, name = self.function.split(":")
         return getattr(importlib.import_module(module), name)(request, ctx)

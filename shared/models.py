@@ -9,7 +9,7 @@ validator then reports every bad field at once instead of stopping at the first.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
 from msgspec import Meta
@@ -140,6 +140,16 @@ class _MessageFields(_Model):
     idempotency_key: IdempotencyKey | None = None
     mode: Mode = "sync"
     callback_url: CallbackUrl | None = None
+
+
+class OperationRequest(Protocol):
+    """What every operation's request has (SendRequest, MoveRequest, DraftRequest, ...)."""
+
+    connection: str
+    user: str | None
+    idempotency_key: str | None
+    mode: str
+    callback_url: str | None
 
 
 class SendRequest(_MessageFields):

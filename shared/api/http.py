@@ -16,7 +16,7 @@ import msgspec
 from shared.api.validation import decode
 from shared.errors import AppError, PayloadTooLarge, ReauthRequired, to_http
 from shared.kinds import kind as kind_named
-from shared.models import MoveRequest
+from shared.models import DraftRequest, MoveRequest, OperationRequest, SendRequest
 from shared.oplog import OperationRecord, operation_log
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,16 @@ def error_response(error: BaseException, operation_id: str | None) -> func.HttpR
     return json_response(status, body, headers)
 
 
-def _describe(record: OperationRecord, request: Any) -> None:
+def _describe(record: OperationRecord, request: OperationRequest) -> None:
     """Log fields about the request: counts and masked addresses, never content."""
     if isinstance(request, MoveRequest):
         record.address("mailbox", request.mailbox)
         record.fields["by"] = "messageId" if request.message_id else "internetMessageId"
         return
-    record.address("from", request.from_)
-    record.fields["recipients"] = len(request.to) + len(request.cc) + len(request.bcc)
-    record.fields["attachments"] = len(request.attachments)
+    if isinstance(request, SendRequest | DraftRequest):
+        record.address("from", request.from_)
+        record.fields["recipients"] = len(request.to) + len(request.cc) + len(request.bcc)
+        record.fields["attachments"] = len(request.attachments)
 
 
 def handle(req: func.HttpRequest, operation: str, success_status: int = 200) -> func.HttpResponse:

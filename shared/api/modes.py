@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from shared.errors import StorageUnavailable
+from shared.models import OperationRequest
 from shared.work.states import Status
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def _answer(
 
 
 def submit(
-    request: Any,
+    request: OperationRequest,
     kind: str,
     operation_id: str,
     base: str,

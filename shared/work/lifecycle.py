@@ -31,6 +31,7 @@ import msgspec
 from shared.errors import AppError, StorageUnavailable
 from shared.graph.retry import backoff
 from shared.kinds import KINDS, Kind
+from shared.models import OperationRequest
 from shared.operations.context import OperationContext, Progress
 from shared.settings import Settings
 from shared.timestamps import iso, now_utc, parse_iso
@@ -103,7 +104,7 @@ class ContextFactory(Protocol):
 Runner = Callable[[Kind, Any, OperationContext], Any]
 
 
-def run_kind(kind: Kind, request: Any, ctx: OperationContext) -> Any:
+def run_kind(kind: Kind, request: OperationRequest, ctx: OperationContext) -> Any:
     return kind.run(request, ctx)
 
 
@@ -234,7 +235,7 @@ class Lifecycle:
             return Outcome(Step.BUSY, op)
         return self._attempt(op, claim, load_request, Policy.QUEUED, dequeue_count, body)
 
-    def run_inline(self, op: Operation, request: Any) -> Outcome:
+    def run_inline(self, op: Operation, request: OperationRequest) -> Outcome:
         """The first attempt of a just-accepted `auto` operation, while the caller waits.
 
         Never raises for the operation's own errors (see Outcome.error); raises
