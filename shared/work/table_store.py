@@ -54,6 +54,11 @@ def from_entity(entity: Any) -> Operation:
             data[name] = bytes(value.value if hasattr(value, "value") else value)
         else:
             data[name] = value
+    # Records written before the lifecycle rework (in flight during a deployment).
+    if "kind" in data:
+        data.setdefault("operation", data.pop("kind"))
+    if "sendIssuedAt" in data:
+        data.setdefault("progress", {"sendIssuedAt": data.pop("sendIssuedAt")})
     data.setdefault("operation", "")
     data.setdefault("connection", "")
     data.setdefault("status", Status.ACCEPTED)

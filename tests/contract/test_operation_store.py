@@ -156,3 +156,21 @@ def test_purge_removes_only_finished_operations_past_the_retention(store):
     assert store.purge(30, now=now_utc() + timedelta(days=31)) >= 1
     assert store.get(done.operation_id) is None
     assert store.get(open_.operation_id) is not None
+
+
+def test_a_record_written_by_the_previous_version_reads_with_its_send_step():
+    from shared.work.table_store import from_entity
+
+    op = from_entity(
+        {
+            "PartitionKey": "0b6c3f5e-2f7e-4a44-9a67-9a1f1f6c2d11",
+            "RowKey": "op",
+            "kind": "send",
+            "connection": "c",
+            "status": "running",
+            "attempts": 1,
+            "sendIssuedAt": "2026-01-01T00:00:00.000000Z",
+        }
+    )
+    assert (op.kind, op.status, op.attempts) == ("send", "running", 1)
+    assert op.progress == {"sendIssuedAt": "2026-01-01T00:00:00.000000Z"}
