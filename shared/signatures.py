@@ -79,14 +79,16 @@ def sign(
     created: float | None = None,
 ) -> dict[str, str]:
     """The Content-Digest, Signature-Input and Signature headers that sign this message."""
-    from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
+    from http_message_signatures import algorithms
+    from http_message_signatures.resolvers import MappingKeyResolver
+    from http_message_signatures.signatures import HTTPMessageSigner
     from http_message_signatures.structures import CaseInsensitiveDict
 
     message = _Message(method.upper(), url, CaseInsensitiveDict(dict(headers)))
     for name in SIGNATURE_HEADERS:
         message.headers.pop(name, None)
     signer = HTTPMessageSigner(
-        signature_algorithm=algorithms.HMAC_SHA256,
+        signature_algorithm=algorithms.HMAC_SHA256,  # pyright: ignore[reportPrivateImportUsage]
         key_resolver=MappingKeyResolver(private_keys={key_id: _key_bytes(key)}, public_keys={}),
     )
     when = datetime.datetime.fromtimestamp(
@@ -118,12 +120,10 @@ def verify(
     Raises SignatureInvalid when the signature is missing or malformed, does not cover what
     our profile requires, is outside the `created` window, has no nonce, or does not match.
     """
-    from http_message_signatures import (
-        HTTPMessageSignaturesException,
-        HTTPMessageVerifier,
-        HTTPSignatureKeyResolver,
-        algorithms,
-    )
+    from http_message_signatures import algorithms
+    from http_message_signatures.exceptions import HTTPMessageSignaturesException
+    from http_message_signatures.resolvers import HTTPSignatureKeyResolver
+    from http_message_signatures.signatures import HTTPMessageVerifier
 
     class _Keys(HTTPSignatureKeyResolver):
         def resolve_public_key(self, key_id: str) -> bytes | None:
@@ -137,7 +137,9 @@ def verify(
     if not _has_header(headers, "signature-input") or not _has_header(headers, "signature"):
         raise SignatureInvalid("The request has no Signature-Input and Signature headers.")
     message = _Message(method.upper(), url, dict(headers))
-    verifier = _Verifier(signature_algorithm=algorithms.HMAC_SHA256, key_resolver=_Keys())
+    # The library re-exports its algorithms without __all__ (pyright: "private import").
+    hmac_sha256 = algorithms.HMAC_SHA256  # pyright: ignore[reportPrivateImportUsage]
+    verifier = _Verifier(signature_algorithm=hmac_sha256, key_resolver=_Keys())
     try:
         results = verifier.verify(
             message,

@@ -8,7 +8,7 @@ import msgspec
 from shared.api.openapi import openapi_document
 from shared.errors import AppError
 from shared.models import OperationStatus
-from shared.work.store import Operation
+from shared.work.record import Operation
 
 
 def test_document_is_openapi_31_with_the_six_paths():
