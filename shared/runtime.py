@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from shared.settings import Settings
 
@@ -34,6 +34,33 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+class part(Generic[T]):
+    """A Runtime part: built on first use under the Runtime's lock, then read from the
+    instance's __dict__ like a plain attribute (no lock, no call on the warm path)."""
+
+    def __init__(self, build: Callable[[Any], T]) -> None:
+        self.build = build
+        self.name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> part[T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        with obj._lock:
+            if self.name not in obj.__dict__:
+                obj.__dict__[self.name] = self.build(obj)
+            return obj.__dict__[self.name]
+
+
 class Runtime:
     """Builds and holds the process-wide collaborators; `context()` makes one per operation.
 
@@ -51,70 +78,57 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self._secret_client_factory = secret_client_factory
-        self._parts: dict[str, Any] = {}
-        if store is not None:
-            self._parts["store"] = store
-        if queues is not None:
-            self._parts["queues"] = queues
         self._lock = threading.RLock()
-
-    def _once(self, name: str, build: Callable[[], T]) -> T:
-        with self._lock:
-            if name not in self._parts:
-                self._parts[name] = build()
-            return self._parts[name]
+        # Given parts take the place of the ones `part` would build.
+        if store is not None:
+            self.__dict__["store"] = store
+        if queues is not None:
+            self.__dict__["queues"] = queues
 
     # --- identity ----------------------------------------------------------------------------
 
-    @property
+    @part
     def secrets(self) -> SecretStore:
         from shared.identity.secrets import SecretStore, make_secret_client
 
         factory = self._secret_client_factory or (lambda: make_secret_client(self.settings))
-        return self._once(
-            "secrets", lambda: SecretStore(factory, ttl=self.settings.connection_cache_seconds)
-        )
+        return SecretStore(factory, ttl=self.settings.connection_cache_seconds)
 
-    @property
+    @part
     def connections(self) -> ConnectionRegistry:
         from shared.identity.connections import ConnectionRegistry
 
-        return self._once("connections", lambda: ConnectionRegistry(self.secrets, self.settings))
+        return ConnectionRegistry(self.secrets, self.settings)
 
-    @property
+    @part
     def user_tokens(self) -> UserTokenProvider:
         from shared.identity.delegated_tokens import UserTokenProvider
 
-        return self._once(
-            "user_tokens", lambda: UserTokenProvider(self.connections, self.secrets, self.settings)
-        )
+        return UserTokenProvider(self.connections, self.secrets, self.settings)
 
-    @property
+    @part
     def tokens(self) -> Tokens:
         from shared.identity.app_tokens import AppTokenProvider
         from shared.identity.delegated_tokens import ServiceAccountTokenProvider
         from shared.identity.tokens import Tokens
 
-        def build() -> Tokens:
-            # Delegated modes keep their MSAL caches in Key Vault (shared.identity.token_cache).
-            return Tokens(
-                {
-                    "app": AppTokenProvider(self.connections),
-                    "service_account": ServiceAccountTokenProvider(
-                        self.connections, self.secrets, self.settings
-                    ),
-                    "user": self.user_tokens,
-                }
-            )
+        # Delegated modes keep their MSAL caches in Key Vault (shared.identity.token_cache).
+        return Tokens(
+            {
+                "app": AppTokenProvider(self.connections),
+                "service_account": ServiceAccountTokenProvider(
+                    self.connections, self.secrets, self.settings
+                ),
+                "user": self.user_tokens,
+            }
+        )
 
-        return self._once("tokens", build)
-
-    @property
+    @part
     def sign_in_hooks(self) -> SignInHooks:
         """Run after a successful sign-in: re-queue the work parked for it."""
         from shared.identity.signin_hooks import SignInHooks
 
-        return self._once("sign_in_hooks", lambda: SignInHooks([self.resume_parked]))
+        return SignInHooks([self.resume_parked])
 
     def resume_parked(self, connection: str, user: str | None) -> list[str]:
         """Queue again the work parked for `connection` (and `user`); returns the ids."""
@@ -124,100 +138,85 @@ class Runtime:
 
     # --- Graph and other HTTP --------------------------------------------------------------
 
-    @property
+    @part
     def graph_session(self) -> Any:
         """The pooled Graph session with ≤ 4 in-flight requests per mailbox per instance."""
         from shared.graph.limiter import MailboxLimitedSession
         from shared.sessions import pooled_session
 
-        return self._once(
-            "graph_session",
-            lambda: MailboxLimitedSession(pooled_session(self.settings.ca_bundle)),
-        )
+        return MailboxLimitedSession(pooled_session(self.settings.ca_bundle))
 
-    @property
+    @part
     def attachment_session(self) -> Any:
         """Attachment downloads for connections that allow private hosts (the sandbox)."""
         from shared.sessions import environment_session
 
-        return self._once(
-            "attachment_session", lambda: environment_session(self.settings.ca_bundle)
-        )
+        return environment_session(self.settings.ca_bundle)
 
-    @property
+    @part
     def guarded_session(self) -> Any:
         """Attachment downloads and callbacks to any other host: every peer address checked."""
         from shared.urlsafety import guarded_session
 
-        return self._once("guarded_session", lambda: guarded_session(self.settings.ca_bundle))
+        return guarded_session(self.settings.ca_bundle)
 
-    @property
+    @part
     def folders(self) -> FolderCache:
         from shared.graph.folders import FolderCache
 
-        return self._once(
-            "folders", lambda: FolderCache(ttl=self.settings.connection_cache_seconds)
-        )
+        return FolderCache(ttl=self.settings.connection_cache_seconds)
 
     # --- background work ---------------------------------------------------------------------
 
-    @property
+    @part
     def store(self) -> OperationStore:
         from shared.work.table_store import TableOperationStore
 
-        return self._once("store", lambda: TableOperationStore.from_settings(self.settings))
+        return TableOperationStore.from_settings(self.settings)
 
-    @property
+    @part
     def queues(self) -> Queues:
         from shared.work.queueing import Queues
 
-        return self._once("queues", lambda: Queues(self.settings))
+        return Queues(self.settings)
 
-    @property
+    @part
     def nonces(self) -> TableNonceStore:
         """Single-use request-signature nonces, shared by every instance (Table Storage)."""
         from shared.api.replay import TableNonceStore
         from shared.settings import NONCES_TABLE
         from shared.work.table_store import make_table_client
 
-        return self._once(
-            "nonces", lambda: TableNonceStore(make_table_client(self.settings, NONCES_TABLE))
-        )
+        return TableNonceStore(make_table_client(self.settings, NONCES_TABLE))
 
-    @property
+    @part
     def callbacks(self) -> FinalCallbacks:
         from shared.work.callbacks import FinalCallbacks
 
-        return self._once(
-            "callbacks",
-            lambda: FinalCallbacks(
-                self.connections,
-                self.store,
-                guarded_session=self.guarded_session,
-                plain_session=self.attachment_session,
-            ),
+        return FinalCallbacks(
+            self.connections,
+            self.store,
+            guarded_session=self.guarded_session,
+            plain_session=self.attachment_session,
         )
 
-    @property
+    @part
     def lifecycle(self) -> Lifecycle:
         from shared.work.lifecycle import Lifecycle, Limits
 
-        return self._once(
-            "lifecycle",
-            lambda: Lifecycle(
-                self.store,
-                self.queues,
-                self.context,
-                limits=Limits.from_settings(self.settings),
-                on_final=self.callbacks,
-            ),
+        return Lifecycle(
+            self.store,
+            self.queues,
+            self.context,
+            limits=Limits.from_settings(self.settings),
+            on_final=self.callbacks,
         )
 
-    @property
+    @part
     def processor(self) -> Processor:
         from shared.work.processor import Processor
 
-        return self._once("processor", lambda: Processor(self.lifecycle))
+        return Processor(self.lifecycle)
 
     # --- per operation -----------------------------------------------------------------------
 
