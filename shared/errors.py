@@ -94,7 +94,7 @@ class ReauthRequired(AppError):
         # Service-account mode: what an admin runs (no browser link can fix a shared sign-in).
         self.admin_command = admin_command
         # Who must sign in again: the queue issue parks work under these and resumes it after
-        # shared.identity.signin_hooks.notify(connection, user).
+        # runtime.sign_in_hooks.notify(connection, user).
         self.connection = connection
         self.user = user
 

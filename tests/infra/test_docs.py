@@ -88,10 +88,9 @@ def asked_for(mode: str) -> set[str]:
 
     import msal
 
+    from shared.identity.code_redemption import authorization_url
     from shared.identity.connections import parse_connection
     from shared.identity.signin import new_state
-    from shared.identity.tokens import UserTokenProvider
-    from shared.settings import Settings
 
     credential = "token_cache" if mode == "service_account" else "client_secret"
     conn = parse_connection(
@@ -111,7 +110,7 @@ def asked_for(mode: str) -> set[str]:
         scopes = msal.ClientApplication._decorate_scope(msal_app, conn.scopes())
     else:
         # The user's browser goes to the authorization URL the code builds.
-        url = UserTokenProvider(None, None, Settings()).authorization_url(
+        url = authorization_url(
             conn, new_state(conn.name, "anna@documizers.com", None), "sealed", "https://app/cb"
         )
         scopes = parse_qs(urlsplit(url).query)["scope"][0].split()
