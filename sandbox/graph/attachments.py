@@ -1,0 +1,82 @@
+"""Attachments of a message: list, add (≤ 3 MB), get, delete, raw bytes, and upload sessions."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sandbox.graph import model, odata, query
+from sandbox.graph.call import Call
+from sandbox.graph.errors import item_not_found
+from sandbox.graph.messages import MESSAGE, MessageOps
+from sandbox.graph.render import select_plain
+from sandbox.graph.services import Services
+from sandbox.graph.uploads import Uploads
+from sandbox.web import Response
+
+
+class AttachmentOps:
+    def __init__(self, svc: Services, messages: MessageOps, uploads: Uploads) -> None:
+        self.svc = svc
+        self.messages = messages
+        self.uploads = uploads
+
+    def routes(self) -> list[tuple[str, str, object]]:
+        return [
+            ("GET POST", rf"{MESSAGE}/attachments", self.attachments),
+            ("POST", rf"{MESSAGE}/attachments/createUploadSession", self.create_upload),
+            ("GET DELETE", rf"{MESSAGE}/attachments/(?P<attachment>[^/]+)", self.attachment),
+            ("GET", rf"{MESSAGE}/attachments/(?P<attachment>[^/]+)/\$value", self.value),
+        ]
+
+    def attachments(self, call: Call) -> Response:
+        """GET the list (with contentBytes) or POST a fileAttachment (≤ 3 MB)."""
+        call.allow(write=call.req.method == "POST")
+        row = self.messages.row(call)
+        if call.req.method == "POST":
+            f = model.file_attachment(call.req.json(), self.svc.limits)
+            att = self.svc.store.add_attachment(
+                row["immutable_id"],
+                f["name"],
+                f["contentType"],
+                f["content"],
+                f["isInline"],
+                f["contentId"],
+            )
+            return Response.json(self.svc.render.attachment(att), 201)
+        select = odata.parse_select(call.req.arg("$select"))
+        with_bytes = select is None or "contentbytes" in {s.lower() for s in select}
+        items = [
+            self.svc.render.attachment(a, with_bytes)
+            for a in self.svc.store.attachments(row["immutable_id"])
+        ]
+        return Response.json(
+            query.page(
+                call.req, items, lambda i, sel, _expand: select_plain(i, sel), default_top=1000
+            )
+        )
+
+    def _row(self, call: Call) -> sqlite3.Row:
+        row = self.messages.row(call)
+        att = self.svc.store.attachment(row["immutable_id"], call.params["attachment"])
+        if att is None:
+            raise item_not_found()
+        return att
+
+    def attachment(self, call: Call) -> Response:
+        call.allow(write=call.req.method == "DELETE")
+        att = self._row(call)
+        if call.req.method == "DELETE":
+            self.svc.store.delete_attachment(att)
+            return Response(204)
+        return Response.json(self.svc.render.attachment(att))
+
+    def value(self, call: Call) -> Response:
+        call.allow(write=False)
+        att = self._row(call)
+        content = self.svc.store.content(att)
+        return Response(200, content, {"Content-Type": att["content_type"]})
+
+    def create_upload(self, call: Call) -> Response:
+        call.allow(write=True)
+        row = self.messages.row(call)
+        return self.uploads.create(call.req, call.mailbox, row)
