@@ -22,6 +22,7 @@ def register(ctx: SandboxContext):
     from sandbox.graph.attachments import AttachmentOps
     from sandbox.graph.delivery import Delivery
     from sandbox.graph.folders import FolderOps
+    from sandbox.graph.limits import with_defaults
     from sandbox.graph.messages import MessageOps
     from sandbox.graph.outbox import Outbox
     from sandbox.graph.render import Renderer
@@ -33,18 +34,19 @@ def register(ctx: SandboxContext):
 
     store = Store(ctx.db, ctx.state_dir)
     throttle = Throttle(lambda: ctx.limits)
+    delivery = Delivery(store, ctx.directory)
     svc = Services(
         ctx=ctx,
         store=store,
         throttle=throttle,
         render=Renderer(store),
-        delivery=Delivery(store, ctx.directory),
-        outbox=Outbox(store),
+        delivery=delivery,
+        outbox=Outbox(store, delivery.deliver),
     )
     api = GraphApi(svc)
     folders = FolderOps(svc)
     messages = MessageOps(svc, folders)
-    uploads = Uploads(ctx, store)
+    uploads = Uploads(ctx, store, throttle)
     for ops in (
         folders,
         messages,
@@ -53,9 +55,8 @@ def register(ctx: SandboxContext):
     ):
         api.add(ops.routes())
     ctx.extras["graph"] = api
-    # sentCopyDelayMs (default 0): how long a sent draft stays in the Outbox before its Sent
-    # Items copy appears; optional in seeds, so it is added to the known limits here.
-    ctx.seed.setdefault("limits", {}).setdefault("sentCopyDelayMs", 0)
+    # Every Graph limit a seed leaves out gets its realistic default (sandbox.graph.limits).
+    with_defaults(ctx.seed.setdefault("limits", {}))
     seed_limits = copy.deepcopy(ctx.limits)
     methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
     ctx.router.add(methods, r"/v1\.0/(?P<rest>.*)", api.handle, consumes_delay=True)

@@ -31,6 +31,12 @@ class Call:
             return frozenset()
         return self.directory.rights(self.principal.tenant_id, self.principal.user, address)
 
+    def name_of(self, address: str) -> str | None:
+        """The directory's display name for `address` in the caller's tenant, or None (an
+        address outside the tenant resolves to itself)."""
+        box = self.directory.mailbox(self.principal.tenant_id, address)
+        return box.display_name if box is not None else None
+
     def allow(self, *, write: bool) -> None:
         """Raise GraphError 403 unless the caller may read (or change) the URL's mailbox."""
         address = self.mailbox.address

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.context import SandboxContext
+from sandbox.graph.limits import check_change
 from sandbox.graph.store import Store
 from sandbox.web import Request, Response
 
@@ -21,9 +22,9 @@ def register(ctx: SandboxContext, store: Store, seed_limits: dict[str, Any]) -> 
             changes = req.json()
             if not isinstance(changes, dict):
                 return _bad("a JSON object")
-            unknown = sorted(set(changes) - set(seed_limits))
-            if unknown:
-                return _bad(f"unknown limits {unknown}; known: {sorted(seed_limits)}")
+            problem = check_change(changes, set(seed_limits))
+            if problem:
+                return _bad(problem)
             ctx.seed.setdefault("limits", {}).update(changes)
         return Response.json(ctx.limits)
 

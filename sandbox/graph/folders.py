@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from sandbox.graph import query
+from sandbox.graph import odata, query
 from sandbox.graph.call import Call
 from sandbox.graph.errors import bad_request, item_not_found
-from sandbox.graph.render import select_plain
+from sandbox.graph.render import collection_context, entity_context, select_plain, with_context
 from sandbox.graph.services import Services
 from sandbox.web import Response
 
@@ -43,13 +43,32 @@ class FolderOps:
             if not isinstance(name, str) or not name.strip():
                 raise bad_request("A folder needs a non-empty 'displayName'.")
             row = self.svc.store.create_folder(call.mailbox.id, parent["id"], name.strip())
-            return Response.json(self.svc.render.folder(row), 201)
+            return self.one(call, row, 201)
         rows = self.svc.store.child_folders(call.mailbox.id, parent["id"])
         items = [self.svc.render.folder(r) for r in rows]
+        select = odata.parse_select(call.req.arg("$select"), "mailFolder")
+        path = "mailFolders"
+        if "folder" in call.params:
+            path = f"mailFolders('{parent['id']}')/childFolders"
+        context = collection_context(call.req, call.mailbox.id, path, select)
         return Response.json(
-            query.page(call.req, items, lambda i, select, _expand: select_plain(i, select))
+            query.page(
+                call.req,
+                items,
+                lambda i, sel, _expand: select_plain(i, sel),
+                type_name="mailFolder",
+                context=context,
+            )
         )
 
     def get_folder(self, call: Call) -> Response:
         call.allow(write=False)
-        return Response.json(self.svc.render.folder(self.row(call, call.params["folder"])))
+        return self.one(call, self.row(call, call.params["folder"]))
+
+    def one(self, call: Call, row: sqlite3.Row, status: int = 200) -> Response:
+        """One folder with $select applied and its @odata.context."""
+        odata.check_options(list(call.req.query))
+        select = odata.parse_select(call.req.arg("$select"), "mailFolder")
+        shaped = select_plain(self.svc.render.folder(row), select)
+        context = entity_context(call.req, call.mailbox.id, "mailFolders")
+        return Response.json(with_context(context, shaped), status)

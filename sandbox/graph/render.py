@@ -8,7 +8,7 @@ import sqlite3
 from typing import Any
 from urllib.parse import quote
 
-from sandbox.graph import model, odata
+from sandbox.graph import bodies, model, odata
 from sandbox.graph.errors import bad_request
 from sandbox.graph.store import Store
 from sandbox.web import Request
@@ -29,6 +29,7 @@ DEFAULT_MESSAGE_FIELDS = (
     "importance",
     "parentFolderId",
     "conversationId",
+    "conversationIndex",
     "isDeliveryReceiptRequested",
     "isReadReceiptRequested",
     "isRead",
@@ -74,7 +75,8 @@ class Renderer:
         out["bodyPreview"] = model.preview(data.get("body"))
         out["parentFolderId"] = row["folder_id"]
         out["hasAttachments"] = has_files
-        out["webLink"] = f"{req.base_url}/ui/messages/{quote(row['immutable_id'])}"
+        out["webLink"] = f"{req.base_url}/ui/messages/{quote(row['immutable_id'], safe='')}"
+        out["body"] = bodies.render(data.get("body"), bodies.preferred(req.headers.get("prefer")))
         return out
 
     @staticmethod
@@ -110,6 +112,24 @@ class Renderer:
         if with_bytes:
             out["contentBytes"] = base64.b64encode(self.store.content(att)).decode()
         return out
+
+
+def entity_context(req: Request, mailbox_id: str, path: str) -> str:
+    """@odata.context of one entity, e.g. `...$metadata#users('id')/messages/$entity`."""
+    return f"{req.base_url}/v1.0/$metadata#users('{mailbox_id}')/{path}/$entity"
+
+
+def collection_context(
+    req: Request, mailbox_id: str, path: str, select: list[str] | None = None
+) -> str:
+    """@odata.context of a collection (with the $select list, as Graph writes it)."""
+    chosen = f"({','.join(select)})" if select else ""
+    return f"{req.base_url}/v1.0/$metadata#users('{mailbox_id}')/{path}{chosen}"
+
+
+def with_context(context: str, resource: dict[str, Any]) -> dict[str, Any]:
+    """`resource` with @odata.context first, as Graph orders it."""
+    return {"@odata.context": context, **resource}
 
 
 def select_plain(item: dict[str, Any], select: list[str] | None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Sending: sendMail and messages/{id}/send, with Exchange's checks on who may send as whom."""
+"""Sending: sendMail and messages/{id}/send, with Exchange's checks on who may send as whom,
+the message size and the sending rate; the message then goes to the Outbox."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import json
 import sqlite3
 from typing import Any
 
-from sandbox.graph import model
+from sandbox.graph import ids, model, size
 from sandbox.graph.call import Call
 from sandbox.graph.errors import GraphError, bad_request, send_as_denied
 from sandbox.graph.folders import MB
 from sandbox.graph.messages import MESSAGE, MessageOps, create_message
-from sandbox.graph.permissions import check_mailbox_access, resolve_sender
+from sandbox.graph.permissions import check_send_through, resolve_sender
 from sandbox.graph.render import recipient
 from sandbox.graph.services import Services
 from sandbox.graph.store import now_iso
@@ -31,22 +32,23 @@ class SendOps:
 
     def send_mail(self, call: Call) -> Response:
         """POST sendMail: 202, no body; a copy in the URL mailbox's Sent Items unless told not."""
-        body = call.req.json()
-        if isinstance(body, dict):
-            # Graph reads action parameters case-insensitively; msgraph-sdk sends "Message".
-            body = {k[:1].lower() + k[1:]: v for k, v in body.items()}
-        if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
+        check_send_through(call.principal, call.mailbox.address, call.rights(call.mailbox.address))
+        # Graph reads action parameters case-insensitively; msgraph-sdk sends "Message".
+        params = model.action_params(call.req.json(), ("message", "saveToSentItems"))
+        if not isinstance(params.get("message"), dict):
             raise bad_request("The request needs a 'message' object.")
-        save = body.get("saveToSentItems", True)
+        save = params.get("saveToSentItems", True)
         if isinstance(save, str):
             save = save.lower() != "false"
-        data = model.clean_input(body["message"], self.svc.limits)
+        data = model.clean_input(params["message"], self.svc.limits, names=call.name_of)
         files = data.pop("attachments", [])
         self._submit(call, data, files=files, draft=None, save=bool(save))
         return Response(202)
 
     def send_draft(self, call: Call) -> Response:
-        """POST messages/{id}/send: the draft moves to Sent Items (new id), 202 with no body."""
+        """POST messages/{id}/send: 202 with no body; the draft leaves for the Outbox and its
+        copy is filed in Sent Items under the draft's immutable id once it went out."""
+        check_send_through(call.principal, call.mailbox.address, call.rights(call.mailbox.address))
         row = self.messages.row(call)
         data = json.loads(row["data"])
         if not data.get("isDraft"):
@@ -55,6 +57,19 @@ class SendOps:
             )
         self._submit(call, data, files=[], draft=row, save=True)
         return Response(202)
+
+    def _sender(self, call: Call, data: dict[str, Any]) -> tuple[Any, Any]:
+        """(from mailbox, sender mailbox) for this call; raises ErrorSendAsDenied."""
+        principal, owner = call.principal, call.mailbox
+        from_addr = ((data.get("from") or {}).get("emailAddress") or {}).get("address")
+        from_box = self.svc.directory.mailbox(principal.tenant_id, from_addr or owner.address)
+        if from_box is None:
+            raise send_as_denied()
+        acting = principal.user if principal.kind == "user" else owner.address
+        rights = self.svc.directory.rights(principal.tenant_id, acting or "", from_box.address)
+        sender_addr = resolve_sender(principal, from_box.address, rights, acting=acting or "")
+        sender_box = self.svc.directory.mailbox(principal.tenant_id, sender_addr) or from_box
+        return from_box, sender_box
 
     def _submit(
         self,
@@ -65,48 +80,43 @@ class SendOps:
         draft: sqlite3.Row | None,
         save: bool,
     ) -> None:
-        """Check permissions and limits, then file the sent copy and deliver it."""
-        svc, limits = self.svc, self.svc.limits
-        principal, owner = call.principal, call.mailbox
+        """Check rights, recipients, headers, size and rate; then hand it to the Outbox."""
+        svc, limits, owner = self.svc, self.svc.limits, call.mailbox
         model.check_sendable(data, limits)
         model.check_headers(
             data.get("internetMessageHeaders"), int(limits.get("maxInternetMessageHeaders", 5))
         )
-        from_addr = ((data.get("from") or {}).get("emailAddress") or {}).get("address")
-        from_addr = from_addr or owner.address
-        from_box = svc.directory.mailbox(principal.tenant_id, from_addr)
-        if from_box is None:
-            raise send_as_denied()
-        sender_addr = resolve_sender(principal, from_box.address, call.rights(from_box.address))
-        if from_box.id != owner.id and not (
-            principal.kind == "user" and (principal.user or "") == owner.address
-        ):
-            # Filing the copy in a third mailbox needs access to it as well.
-            check_mailbox_access(principal, owner.address, call.rights(owner.address), write=True)
-        sender_box = svc.directory.mailbox(principal.tenant_id, sender_addr) or from_box
-        svc.throttle.count_send(owner.address)
+        from_box, sender_box = self._sender(call, data)
+        sizes = (
+            [len(f["content"]) for f in files]
+            if draft is None
+            else self.messages.stored_sizes(draft)
+        )
+        size.check(size.mime_size(data, sizes), size.max_send_size(limits, owner.address))
+        if str(limits.get("sendRateMode") or "reject").lower() == "hold":
+            wait = svc.throttle.reserve_send(owner.address)
+        else:
+            svc.throttle.count_send(owner.address)
+            wait = 0.0
         now = now_iso()
         data["from"] = recipient(from_box)
         data["sender"] = recipient(sender_box)
         data.update(isDraft=False, isRead=True, sentDateTime=now, receivedDateTime=now)
         data["lastModifiedDateTime"] = now
-        sent_folder = svc.store.folder(owner.id, "sentitems")
-        # Recipients' copies take their attachments from the filed copy, or (when nothing is
-        # filed) straight from the request.
-        source: str | None = None
-        delay_ms = int(limits.get("sentCopyDelayMs") or 0)
-        if draft is not None and delay_ms > 0:
-            source = svc.outbox.hold(owner.id, draft, data, sent_folder["id"], delay_ms)
-        elif draft is not None:
-            source = svc.store.move_message(draft, sent_folder["id"], data)["immutable_id"]
+        if draft is not None:
+            row = svc.store.update_message(draft, data)
+            final_id = draft["immutable_id"]
         else:
             data.setdefault(
                 "internetMessageId",
                 model.new_internet_message_id(owner.address.split("@")[-1]),
             )
-            if save:
-                saved = create_message(
-                    svc, owner, sent_folder["id"], {**data, "attachments": files}, draft=False
-                )
-                source, files = saved["immutable_id"], []
-        svc.delivery.deliver(principal.tenant_id, owner, data, source, files)
+            outbox = svc.store.folder(owner.id, "outbox")
+            row = create_message(
+                svc, owner, outbox["id"], {**data, "attachments": files}, draft=False
+            )
+            final_id = ids.new_immutable_id()
+        delay = wait + int(limits.get("sentCopyDelayMs") or 0) / 1000
+        svc.outbox.submit(
+            owner, call.principal.tenant_id, row, final_id=final_id, save=save, delay=delay
+        )
