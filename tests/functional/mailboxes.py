@@ -10,7 +10,7 @@ from typing import Any
 import msal
 import requests
 
-from tests.conftest import SEED_CLIENT_ID, SEED_CLIENT_SECRET, SEED_TENANT_ID
+from tests.conftest import SEED_CLIENT_ID, SEED_CLIENT_SECRET, SEED_TENANT_ID, q
 
 
 class Mailboxes:
@@ -50,14 +50,14 @@ class Mailboxes:
         return sum(len(self.messages(m, folder)) for m in mailboxes)
 
     def attachments(self, mailbox: str, message_id: str) -> dict[str, bytes]:
-        items = self.get(f"users/{mailbox}/messages/{message_id}/attachments")["value"]
+        items = self.get(f"users/{mailbox}/messages/{q(message_id)}/attachments")["value"]
         out = {}
         for item in items:
             data = item.get("contentBytes")
             if data is None:
-                data = self.get(f"users/{mailbox}/messages/{message_id}/attachments/{item['id']}")[
-                    "contentBytes"
-                ]
+                data = self.get(
+                    f"users/{mailbox}/messages/{q(message_id)}/attachments/{q(item['id'])}"
+                )["contentBytes"]
             out[item["name"]] = base64.b64decode(data)
         return out
 
