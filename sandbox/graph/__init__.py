@@ -33,6 +33,10 @@ def register(ctx: SandboxContext):
     from sandbox.graph.uploads import Uploads
 
     store = Store(ctx.db, ctx.state_dir)
+
+    def mailbox_of(mailbox_id: str):
+        return next((m for m in ctx.directory.mailboxes() if m.id == mailbox_id), None)
+
     throttle = Throttle(lambda: ctx.limits)
     delivery = Delivery(store, ctx.directory)
     svc = Services(
@@ -41,7 +45,7 @@ def register(ctx: SandboxContext):
         throttle=throttle,
         render=Renderer(store),
         delivery=delivery,
-        outbox=Outbox(store, delivery.deliver),
+        outbox=Outbox(store, delivery.deliver, mailbox_of),
     )
     api = GraphApi(svc)
     folders = FolderOps(svc)

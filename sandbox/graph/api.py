@@ -74,8 +74,9 @@ class GraphApi:
         except TokenError as exc:
             message = _TOKEN_MESSAGES.get(exc.code, exc.message)
             raise GraphError(401, "InvalidAuthenticationToken", message) from exc
-        op, params = self._match(req.method, req.params.get("rest", ""))
-        mailbox = self._mailbox(principal, params.get("user"))
+        op, raw = self._match(req.method, req.params.get("rest", ""))
+        mailbox = self._mailbox(principal, unquote(raw["user"]) if raw.get("user") else None)
+        params = self._params(raw)
         self.svc.store.ensure_mailbox(mailbox.id)
         # Outlook's limits are "evaluated for each app ID and mailbox combination"
         # (throttling-limits.md): every user of one app shares them.
@@ -98,13 +99,14 @@ class GraphApi:
             response.headers["Preference-Applied"] = ", ".join(applied)
         return response
 
-    def _match(self, method: str, rest: str) -> tuple[Op, dict[str, str]]:
+    def _match(self, method: str, rest: str) -> tuple[Op, dict[str, str | None]]:
+        """The operation and its raw (still percent-encoded) URL parameters; 405 / 400."""
         known = False
         for methods, pattern, op in self.routes:
             m = pattern.fullmatch(rest)
             if m:
                 if method in methods:
-                    return op, self._params(m.groupdict())
+                    return op, m.groupdict()
                 known = True
         if known:
             raise GraphError(405, "Request_BadRequest", f"The method {method} is not allowed.")

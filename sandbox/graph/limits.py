@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "maxUploadChunkBytes": 4 * 1024 * 1024,
     "maxMessageSizeBytes": 35 * 1024 * 1024,
     "mailboxMaxSendSizeBytes": {},
+    # Graph's documented known issue: a delegated token gets 403 on createUploadSession for a
+    # message in another (shared or delegated) mailbox. true lifts it, should Microsoft fix it.
+    "delegatedUploadSessionsInOtherMailboxes": False,
 }
 # Sent copies filed at once and no sending rate: for tests and benchmarks that send many mails.
 INSTANT: dict[str, Any] = {"sentCopyDelayMs": 0, "sendRatePerMinute": None}

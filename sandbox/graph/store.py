@@ -53,12 +53,23 @@ CREATE TABLE IF NOT EXISTS g_uploads (
     name TEXT NOT NULL, content_type TEXT NOT NULL, size INTEGER NOT NULL,
     is_inline INTEGER NOT NULL, content_id TEXT, received INTEGER NOT NULL, expires TEXT NOT NULL,
     owner TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS g_transit (
+    outbox_id TEXT PRIMARY KEY, mailbox TEXT NOT NULL, tenant TEXT NOT NULL,
+    final_id TEXT NOT NULL, save INTEGER NOT NULL, due REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS g_outbound (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, tenant TEXT NOT NULL,
     mailbox TEXT NOT NULL, sender TEXT, from_address TEXT, recipients TEXT NOT NULL,
     subject TEXT, internet_message_id TEXT, message TEXT NOT NULL);
 """
-_TABLES = ("g_folders", "g_messages", "g_blobs", "g_attachments", "g_uploads", "g_outbound")
+_TABLES = (
+    "g_folders",
+    "g_messages",
+    "g_blobs",
+    "g_attachments",
+    "g_uploads",
+    "g_transit",
+    "g_outbound",
+)
 
 
 def now_iso() -> str:
@@ -386,6 +397,28 @@ class Store:
     def delete_upload(self, upload_id: str) -> None:
         self.db.execute("DELETE FROM g_uploads WHERE id=?", (upload_id,))
         (self.upload_dir / upload_id).unlink(missing_ok=True)
+
+    # -- mail in transit (the Outbox's schedule, kept across restarts) -----------------------
+
+    def add_transit(
+        self, outbox_id: str, mailbox: str, tenant: str, final_id: str, save: bool, due: float
+    ) -> None:
+        """Remember that the Outbox message `outbox_id` leaves at `due` (epoch seconds)."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO g_transit VALUES (?,?,?,?,?,?)",
+            (outbox_id, mailbox, tenant, final_id, int(save), due),
+        )
+
+    def transit(self) -> list[sqlite3.Row]:
+        return self.db.query("SELECT * FROM g_transit ORDER BY due")
+
+    def claim_transit(self, outbox_id: str) -> sqlite3.Row | None:
+        """Take the schedule entry of `outbox_id` (once: a second claim gets None)."""
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT * FROM g_transit WHERE outbox_id=?", (outbox_id,)).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM g_transit WHERE outbox_id=?", (outbox_id,))
+        return row
 
     # -- outbound log ------------------------------------------------------------------------
 

@@ -16,7 +16,15 @@ from urllib.parse import quote
 
 from sandbox.context import SandboxContext
 from sandbox.graph import model
-from sandbox.graph.errors import GraphError, bad_request, error_response, id_headers, too_large
+from sandbox.graph.errors import (
+    GraphError,
+    access_denied,
+    bad_request,
+    error_response,
+    id_headers,
+    too_large,
+)
+from sandbox.graph.permissions import is_own
 from sandbox.graph.store import Store
 from sandbox.graph.throttle import Throttle
 from sandbox.web import BadRequestBody, Request, Response
@@ -45,6 +53,15 @@ class Uploads:
     def create(self, call: Call, message: sqlite3.Row, messages: MessageOps) -> Response:
         """POST …/attachments/createUploadSession → 201 uploadSession."""
         req = call.req
+        if (
+            call.principal.kind == "user"
+            and not is_own(call.principal, call.mailbox.address)
+            and not self.ctx.limits.get("delegatedUploadSessionsInOtherMailboxes")
+        ):
+            # known-issues.md, "Attaching large files to messages with delegated permissions
+            # can fail": "createUploadSession succeeds only if the message or event is in the
+            # signed-in user's mailbox" (HTTP 403 otherwise).
+            raise access_denied()
         params = model.action_params(req.json(), ("AttachmentItem",))
         item = params.get("AttachmentItem")
         if not isinstance(item, dict):

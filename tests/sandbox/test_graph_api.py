@@ -56,8 +56,9 @@ def caller(request, fresh_sandbox, tokens) -> Graph:
 
 
 def test_draft_with_small_and_10mb_attachments_is_sent_to_sent_items_and_inbox(
-    caller, fresh_sandbox
+    as_app, fresh_sandbox
 ):
+    caller = as_app  # a delegated token cannot open upload sessions in another's mailbox
     small, large = os.urandom(20_000), os.urandom(10 * MB)
     msg = draft(caller, singleValueExtendedProperties=[{"id": OP_PROP, "value": "op-42"}])
     assert msg["isDraft"] is True
@@ -110,6 +111,26 @@ def test_draft_with_small_and_10mb_attachments_is_sent_to_sent_items_and_inbox(
     assert files_of(anna, ANNA, received["id"]) == {"small.bin": small, "large.pdf": large}
     outbound = fresh_sandbox.control("GET", "outbound").json()["value"]
     assert [o["recipients"] for o in outbound] == [["klant@example.com"]]
+
+
+def test_delegated_upload_sessions_work_only_in_the_signed_in_users_own_mailbox(
+    as_svc, fresh_sandbox
+):
+    """known-issues.md, "Attaching large files to messages with delegated permissions can
+    fail": with delegated permissions "createUploadSession succeeds only if the message or
+    event is in the signed-in user's mailbox" (403 otherwise). A limit lifts it."""
+    item = {"AttachmentItem": {"attachmentType": "file", "name": "big.pdf", "size": 5 * MB}}
+
+    def open_session(mailbox: str):
+        msg = draft(as_svc, mailbox)
+        path = f"users/{mailbox}/messages/{q(msg['id'])}/attachments/createUploadSession"
+        return as_svc.post(path, json=item)
+
+    shared = open_session(ADMIN)
+    assert shared.status_code == 403 and shared.json()["error"]["code"] == "ErrorAccessDenied"
+    assert open_session(SVC).status_code == 201
+    fresh_sandbox.control("PATCH", "limits", json={"delegatedUploadSessionsInOtherMailboxes": True})
+    assert open_session(ADMIN).status_code == 201
 
 
 def test_send_mail_as_shared_mailbox_files_the_copy_in_its_sent_items_not_the_callers(

@@ -115,3 +115,42 @@ def test_hold_mode_keeps_mail_over_the_rate_in_the_outbox_instead_of_refusing_it
         f"{fresh_sandbox.url}/_sandbox/limits", json={"sendRateMode": "queue"}
     )
     assert bad.status_code == 400
+
+
+def test_mail_in_transit_when_the_sandbox_stops_goes_out_after_a_restart(tmp_path, monkeypatch):
+    """With --state the Outbox's schedule survives a restart, as Exchange's transport queue
+    would: a mail accepted (202) is never silently lost."""
+    from devhost.services import start_sandbox
+
+    first = start_sandbox(port=0, state_dir=tmp_path)
+    try:
+        url, ca = first.info["url"], first.info["ca"]
+        # This sandbox has its own CA (MSAL reads the bundle from the environment).
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca)
+        monkeypatch.setenv("SSL_CERT_FILE", ca)
+        g = Graph(url, ca, app_token(url))
+        g.http.patch(f"{url}/_sandbox/limits", json={"sentCopyDelayMs": 3000}, timeout=10)
+        message = {"subject": "survivor", "toRecipients": [{"emailAddress": {"address": ANNA}}]}
+        assert g.post(f"users/{ADMIN}/sendMail", json={"message": message}).status_code == 202
+    finally:
+        first.stop()
+    second = start_sandbox(port=0, state_dir=tmp_path)
+    try:
+        url = second.info["url"]
+        g = Graph(url, ca, app_token(url))
+        filed = eventually(lambda: sent_items(g, ADMIN), 3 + 15.0)
+        assert [m["subject"] for m in filed] == ["survivor"]
+        assert inbox_subjects(g, ANNA) == ["survivor"]
+    finally:
+        second.stop()
+
+
+def test_the_command_line_serves_realistic_timing_unless_told_instant():
+    import argparse
+
+    from sandbox.__main__ import load_seed
+
+    realistic = load_seed(argparse.Namespace(seed=None, timing="realistic"))["limits"]
+    assert realistic["sentCopyDelayMs"] > 0 and realistic["sendRatePerMinute"] == 30
+    instant = load_seed(argparse.Namespace(seed=None, timing="instant"))["limits"]
+    assert {k: instant[k] for k in INSTANT_TIMING} == INSTANT_TIMING
