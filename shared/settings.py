@@ -37,6 +37,9 @@ CONNECTION_CACHE_SECONDS = "CONNECTION_CACHE_SECONDS"
 GRAPH_TIMEOUT_SECONDS = "GRAPH_TIMEOUT_SECONDS"
 GRAPH_RETRY_BUDGET_SECONDS = "GRAPH_RETRY_BUDGET_SECONDS"
 ATTACHMENT_MAX_BYTES = "ATTACHMENT_MAX_BYTES"
+# Exchange's limit on a whole message (the sender mailbox's MaxSendSize, attachments counted
+# base64-encoded): 35 MB by default, raisable to 150 MB; set it to the tenant's value.
+MESSAGE_MAX_BYTES = "MESSAGE_MAX_BYTES"
 OPERATION_RETENTION_DAYS = "OPERATION_RETENTION_DAYS"
 # Background work (docs/operations.md): how long parked work waits for a sign-in, how long a
 # worker's claim on a running operation lasts (≥ functionTimeout), the queue's maxDequeueCount.
@@ -84,6 +87,7 @@ class Settings:
     graph_timeout_seconds: float = 30.0
     graph_retry_budget_seconds: float = 20.0
     attachment_max_bytes: int = 150 * 1024 * 1024
+    message_max_bytes: int = 35 * 1024 * 1024
     operation_retention_days: int = 30
     parked_ttl_hours: float = 72.0
     operation_claim_seconds: float = 660.0
@@ -113,6 +117,7 @@ class Settings:
             "graph_timeout_seconds": GRAPH_TIMEOUT_SECONDS,
             "graph_retry_budget_seconds": GRAPH_RETRY_BUDGET_SECONDS,
             "attachment_max_bytes": ATTACHMENT_MAX_BYTES,
+            "message_max_bytes": MESSAGE_MAX_BYTES,
             "operation_retention_days": OPERATION_RETENTION_DAYS,
             "parked_ttl_hours": PARKED_TTL_HOURS,
             "operation_claim_seconds": OPERATION_CLAIM_SECONDS,

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from shared import base64_content
 from shared.errors import (
+    AccessDenied,
     AppError,
     Detail,
     GraphOutcomeUnknown,
@@ -21,6 +22,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.models import SendRequest, SendResult
+from shared.operations import message_size
 from shared.operations.attachments import UPLOAD_THRESHOLD, file_attachment
 from shared.operations.compose import (
     INLINE_BUDGET,
@@ -29,8 +31,10 @@ from shared.operations.compose import (
     check_attachment_urls,
     check_sender,
     create_draft,
+    decoded_sizes,
     delete_quietly,
     mailbox_path,
+    sender_denied,
 )
 from shared.operations.context import OperationContext, SendJournal, current_journal
 from shared.work.store import iso, now_utc, parse_iso
@@ -213,6 +217,7 @@ def _issue_send(ctx: OperationContext, path: str) -> None:
 
 def _send_without_copy(request: SendRequest, ctx: OperationContext) -> SendResult:
     """sendMail with saveToSentItems=false: everything must fit in one request."""
+    message_size.check(request, decoded_sizes(request).values(), ctx.settings.message_max_bytes)
     attachments: list[dict] = []
     total = 0
     for i, att in enumerate(request.attachments):
@@ -240,11 +245,14 @@ def _send_without_copy(request: SendRequest, ctx: OperationContext) -> SendResul
                 )
             ],
         )
-    ctx.graph.post(
-        f"{mailbox_path(request.from_)}/sendMail",
-        json={
-            "message": build_message(request, ctx.operation_id, attachments),
-            "saveToSentItems": False,
-        },
-    )
+    try:
+        ctx.graph.post(
+            f"{mailbox_path(request.from_)}/sendMail",
+            json={
+                "message": build_message(request, ctx.operation_id, attachments),
+                "saveToSentItems": False,
+            },
+        )
+    except AccessDenied as exc:
+        raise sender_denied(exc, ctx) from exc
     return SendResult(operation_id=ctx.operation_id, status="sent")
