@@ -139,6 +139,7 @@ def test_save_to_sent_items_false_keeps_no_copy(ops: Ops):
     subject = f"nocopy {uuid.uuid4()}"
     operations.send(send_request(subject=subject, saveToSentItems=False), ops.context())
     assert until(lambda: find(ops, ANNA, "inbox", subject))
+    ops.settle(ADMIN)
     assert find(ops, ADMIN, "sentitems", subject) == []
 
 
@@ -255,4 +256,5 @@ def test_graph_503_past_the_budget_is_graph_unavailable_with_retry_after(ops: Op
         operations.send(send_request(subject=subject), ops.context())
     assert exc.value.retry_after and exc.value.retry_after >= 1
     ops.sandbox.clear_faults()
+    ops.settle(ADMIN)
     assert find(ops, ADMIN, "sentitems", subject) == []
