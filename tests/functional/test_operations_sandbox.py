@@ -258,3 +258,21 @@ def test_graph_503_past_the_budget_is_graph_unavailable_with_retry_after(ops: Op
     ops.sandbox.clear_faults()
     ops.settle(ADMIN)
     assert find(ops, ADMIN, "sentitems", subject) == []
+
+
+def test_move_of_a_malformed_message_id_is_a_field_error(ops: Ops):
+    move = decode(
+        MoveRequest,
+        json.dumps(
+            {
+                "connection": CONNECTION,
+                "mailbox": ANNA,
+                "messageId": "not-a-graph-id",
+                "destination": "archive",
+            }
+        ).encode(),
+    )
+    with pytest.raises(ValidationFailed) as exc:
+        operations.move(move, ops.context())
+    assert [d.field for d in exc.value.details] == ["messageId"]
+    assert exc.value.graph.code == "ErrorInvalidIdMalformed"
