@@ -188,9 +188,9 @@ def sender_denied(exc: AccessDenied, ctx: OperationContext) -> AppError:
 def decoded_sizes(request: SendRequest | DraftRequest) -> dict[int, int]:
     """{index: size in bytes} of the base64 attachments (URL ones are known once opened)."""
     return {
-        i: len(att.content_bytes) * 3 // 4 - att.content_bytes[-2:].count("=")
+        i: base64_content.decoded_size(att.content_bytes)
         for i, att in enumerate(request.attachments)
-        if att.content_bytes
+        if base64_content.present(att.content_bytes)
     }
 
 

@@ -45,14 +45,20 @@ def test_body_subject_and_recipients_count_too():
 
 
 def test_decoded_sizes_are_exact_for_base64_attachments():
-    from shared.models import Attachment
+    import json
 
-    req = request(
-        attachments=[
-            Attachment(name="a", content_bytes="YQ=="),  # 1 byte
-            Attachment(name="b", content_bytes="YWI="),  # 2 bytes
-            Attachment(name="c", content_bytes="YWJj"),  # 3 bytes
-            Attachment(name="d", url="https://files.example.com/d.pdf"),
-        ]
-    )
+    from shared.api.validation import decode
+
+    body = {
+        "connection": "c",
+        "from": "a@contoso.test",
+        "to": ["a@contoso.test"],
+        "attachments": [
+            {"name": "a", "contentBytes": "YQ=="},  # 1 byte
+            {"name": "b", "contentBytes": "YWI="},  # 2 bytes
+            {"name": "c", "contentBytes": "YWJj"},  # 3 bytes
+            {"name": "d", "url": "https://files.example.com/d.pdf"},
+        ],
+    }
+    req = decode(SendRequest, json.dumps(body).encode())
     assert decoded_sizes(req) == {0: 1, 1: 2, 2: 3}
