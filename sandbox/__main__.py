@@ -1,4 +1,4 @@
-"""Command line: `python -m sandbox serve [--port 8443|0] [--state DIR] [--seed FILE]`."""
+"""Command line: `python -m sandbox serve` (port, state dir, seed, timing) and `ca-path`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from sandbox import app, certs, seed
+from sandbox.graph.limits import INSTANT
 from sandbox.server import SandboxServer
 
 
@@ -35,6 +36,14 @@ def _stop_pipe() -> int:
     return read_fd
 
 
+def load_seed(args: argparse.Namespace) -> dict:
+    """The seed to serve: --seed (or the default), with --timing instant applied."""
+    data = seed.load(Path(args.seed) if args.seed else None)
+    if args.timing == "instant":
+        data.setdefault("limits", {}).update(INSTANT)
+    return data
+
+
 def serve(args: argparse.Namespace) -> int:
     """Start the server, print the ready line, serve until SIGTERM, SIGHUP or Ctrl-C."""
     stop_fd = _stop_pipe()
@@ -46,7 +55,7 @@ def serve(args: argparse.Namespace) -> int:
         temp = tempfile.TemporaryDirectory(prefix="sandbox-")
         state_dir = Path(temp.name)
     try:
-        seed_data = seed.load(Path(args.seed) if args.seed else None)
+        seed_data = load_seed(args)
         ca = certs.load_or_create_ca(state_dir)
         try:
             server = SandboxServer((args.host, args.port), certs.server_context(ca, args.host))
@@ -99,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     p_serve.add_argument("--state", help="directory for the SQLite state and the CA")
     p_serve.add_argument("--seed", help="seed JSON (default: sandbox/default_seed.json)")
+    p_serve.add_argument(
+        "--timing",
+        choices=("realistic", "instant"),
+        default="realistic",
+        help="realistic (default): sent mail takes a moment, 30 mails a minute per mailbox; "
+        "instant: sent copies filed at once, no sending rate",
+    )
     p_serve.set_defaults(func=serve)
     p_ca = sub.add_parser("ca-path", help="print the CA bundle path of a state dir")
     p_ca.add_argument("--state", required=True)

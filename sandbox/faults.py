@@ -1,4 +1,5 @@
-"""Injected faults: which requests fail, and how (status, reset, delay, accept_then_drop)."""
+"""Injected faults: which requests fail, how (status, reset, delay, accept_then_drop), and the
+response of a `status` fault."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import random
 import re
 import threading
 import uuid
+from datetime import UTC, datetime
 from typing import Any
+
+from sandbox.web import Response
 
 ACTIONS = frozenset({"status", "reset", "delay", "accept_then_drop"})
 
@@ -107,3 +111,56 @@ class Faults:
 
 def _public(fault: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fault.items() if not k.startswith("_")}
+
+
+STATUS_CODES = {
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
+
+
+def fault_response(
+    path: str, fault: dict[str, Any], request_id: str, client_request_id: str | None
+) -> Response:
+    """The response of a `status` fault, shaped like every other error of the surface it hits.
+
+    Token paths answer in Entra's shape (so MSAL reports it like a real outage) with trace and
+    correlation ids; everything else in Graph's shape with `innerError` (request-id, date,
+    client-request-id) and the request-id / client-request-id headers.
+    """
+    status = fault["status"]
+    client = client_request_id or request_id
+    headers = {"request-id": request_id, "x-ms-request-id": request_id, "client-request-id": client}
+    if fault.get("retryAfter") is not None:
+        headers["Retry-After"] = str(fault["retryAfter"])
+    now = datetime.now(UTC)
+    if "/oauth2/" in path:
+        code = 90033 if status == 429 else 50001
+        stamp = now.strftime("%Y-%m-%d %H:%M:%SZ")
+        body: dict[str, Any] = {
+            "error": "temporarily_unavailable",
+            "error_description": (
+                f"AADSTS{code}: Injected sandbox fault (HTTP {status}). Trace ID: {request_id} "
+                f"Correlation ID: {client} Timestamp: {stamp}"
+            ),
+            "error_codes": [code],
+            "timestamp": stamp,
+            "trace_id": request_id,
+            "correlation_id": client,
+        }
+    else:
+        body = {
+            "error": {
+                "code": STATUS_CODES.get(status, f"Http{status}"),
+                "message": f"Injected sandbox fault (HTTP {status}).",
+                "innerError": {
+                    "date": now.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "request-id": request_id,
+                    "client-request-id": client,
+                },
+            }
+        }
+    return Response.json(body, status, headers)

@@ -16,44 +16,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from sandbox.context import SandboxContext
+from sandbox.faults import fault_response
 from sandbox.web import BadRequestBody, Headers, Request, Response
 
 log = logging.getLogger("sandbox.server")
 
 # Bodies above this are refused before they are read (Graph's own 4 MB cap is the Graph half's job).
 MAX_BODY_BYTES = 256 * 1024 * 1024
-STATUS_CODES = {
-    429: "TooManyRequests",
-    500: "InternalServerError",
-    502: "BadGateway",
-    503: "ServiceUnavailable",
-    504: "GatewayTimeout",
-}
 
 
 def fault_exempt(path: str) -> bool:
     """Control paths and the web view pages never get faults (tests need them to stay reliable)."""
     return path.startswith("/_sandbox/") or path == "/" or path.startswith("/ui/")
-
-
-def fault_response(path: str, fault: dict[str, Any]) -> Response:
-    """The response of a `status` fault, shaped like the surface it hits."""
-    status = fault["status"]
-    headers = {}
-    if fault.get("retryAfter") is not None:
-        headers["Retry-After"] = str(fault["retryAfter"])
-    if "/oauth2/" in path:
-        # Entra's shape, so MSAL reports it like a real outage.
-        code = 90033 if status == 429 else 50001
-        body = {
-            "error": "temporarily_unavailable",
-            "error_description": f"AADSTS{code}: Injected sandbox fault (HTTP {status}).",
-            "error_codes": [code],
-        }
-    else:
-        code_name = STATUS_CODES.get(status, f"Http{status}")
-        body = {"error": {"code": code_name, "message": f"Injected sandbox fault (HTTP {status})."}}
-    return Response.json(body, status, headers)
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -178,7 +152,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._abort(rst=True)
             return
         if action == "status":
-            response = fault_response(request.path, fault)
+            response = fault_response(
+                request.path, fault, request_id, request.headers.get("client-request-id")
+            )
             self._finish_log(entry, request, started, response.status)
             self._drain(request)
             self._send(request, response, request_id)

@@ -1,4 +1,5 @@
-"""Tokens: RS256 signing key + JWKS, access/id tokens, refresh tokens, revocation, verify."""
+"""Tokens: RS256 signing key + JWKS, access tokens (v1.0, as Entra issues them for Graph and Key
+Vault), id tokens (v2.0), refresh tokens, revocation, verify."""
 
 from __future__ import annotations
 
@@ -125,7 +126,15 @@ class Tokens:
             self.expired_before = time.time() + 0.001
 
     def issuer(self, tenant_id: str) -> str:
+        """The v2.0 issuer: id tokens and the discovery document name it."""
         return f"{self.base_url}/{tenant_id}/v2.0"
+
+    @staticmethod
+    def access_issuer(tenant_id: str) -> str:
+        """The issuer of access tokens for Graph and Key Vault: v1.0 tokens, because those
+        resources accept v1.0 (their accessTokenAcceptedVersion is not 2), so Entra issues
+        them from sts.windows.net whichever endpoint was asked (access-tokens.md)."""
+        return f"https://sts.windows.net/{tenant_id}/"
 
     def jwks(self) -> dict[str, Any]:
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._key.public_key()))
@@ -153,7 +162,7 @@ class Tokens:
         app = self.directory.app(client_id)
         claims: dict[str, Any] = {
             "aud": resource,
-            "iss": self.issuer(tenant_id),
+            "iss": self.access_issuer(tenant_id),
             "iat": int(now),
             "nbf": int(now) - 1,
             "exp": int(now) + lifetime,
@@ -161,10 +170,9 @@ class Tokens:
             "sandbox_iat": now,
             "tid": tenant_id,
             "appid": client_id,
-            "azp": client_id,
             "appidacr": client_auth,
             "app_displayname": app.display_name if app else "",
-            "ver": "2.0",
+            "ver": "1.0",
             "uti": secrets.token_urlsafe(16),
             "jti": str(uuid.uuid4()),
         }
@@ -299,10 +307,8 @@ class Tokens:
             raise TokenError("expired", "The access token has expired.")
         if claims.get("aud") not in AUDIENCES.get(resource, {resource}):
             raise TokenError("wrong_audience", f"The access token is not for {resource}.")
-        # The path, not the host: the port of a sandbox restarted with --port 0 changes, and the
-        # signature already proves the token is ours.
-        issuer_ok = (
-            str(claims.get("iss", "")).endswith(f"/{tenant_obj.id}/v2.0") if tenant_obj else False
+        issuer_ok = tenant_obj is not None and claims.get("iss") == self.access_issuer(
+            tenant_obj.id
         )
         if tenant_obj is None or not issuer_ok:
             raise TokenError("wrong_tenant", "The token's tenant is unknown to this sandbox.")

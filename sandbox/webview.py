@@ -124,7 +124,10 @@ class WebView:
             items = []
             for row in by_parent.get(parent_id, []):
                 total = store.folder_counts(row["id"])[1]
-                href = f"/ui/mailboxes/{quote(tenant)}/{quote(box.address)}/folders/{row['id']}"
+                href = (
+                    f"/ui/mailboxes/{quote(tenant)}/{quote(box.address)}/folders/"
+                    f"{quote(row['id'], safe='')}"
+                )
                 label = e(row["name"])
                 if row["id"] == current:
                     label = f"<b>{label}</b>"
@@ -149,7 +152,7 @@ class WebView:
         box = self._mailbox(tenant, address)
         if box is None or self.graph is None:
             return _not_found(f"No mailbox {address} in {tenant}.")
-        folder = self.graph.store.folder(box.id, req.params["folder"])
+        folder = self.graph.store.folder(box.id, unquote(req.params["folder"]))
         if folder is None:
             return _not_found("No such folder.")
         return self._folder_page(tenant, box, folder)
@@ -165,7 +168,7 @@ class WebView:
             )
             draft = " <span class=pill>draft</span>" if data.get("isDraft") else ""
             rows.append(
-                f"<tr><td><a href='/ui/messages/{e(row['immutable_id'])}'>"
+                f"<tr><td><a href='/ui/messages/{e(quote(row['immutable_id'], safe=''))}'>"
                 f"{e(data.get('subject') or '(no subject)')}</a>{draft}{att}</td>"
                 f"<td>{_who(data.get('from'))}</td><td>{_whos(data.get('toRecipients'))}</td>"
                 f"<td class=muted>{e(data.get('sentDateTime') or data.get('createdDateTime'))}"
@@ -187,7 +190,7 @@ class WebView:
         if self.graph is None:
             return _not_found("Graph is not available.")
         store = self.graph.store
-        row = store.message_anywhere(req.params["message"])
+        row = store.message_anywhere(unquote(req.params["message"]))
         if row is None:
             return _not_found("No such message (it may have moved: ids change on a move).")
         data = json.loads(row["data"])
@@ -205,7 +208,7 @@ class WebView:
         else:
             shown = f"<pre class=card>{e(body.get('content'))}</pre>"
         atts = "".join(
-            f"<li><a href='/ui/attachments/{e(a['id'])}' download='{e(a['name'])}'>"
+            f"<li><a href='/ui/attachments/{e(quote(a['id'], safe=''))}' download='{e(a['name'])}'>"
             f"{e(a['name'])}</a>"
             f" <span class=muted>{e(a['content_type'])} · {a['size']:,} bytes"
             f"{' · inline ' + e(a['content_id']) if a['is_inline'] else ''}</span></li>"
@@ -237,7 +240,10 @@ class WebView:
         ]
         back = ""
         if box and folder:
-            href = f"/ui/mailboxes/{quote(tenant)}/{quote(box.address)}/folders/{folder['id']}"
+            href = (
+                f"/ui/mailboxes/{quote(tenant)}/{quote(box.address)}/folders/"
+                f"{quote(folder['id'], safe='')}"
+            )
             back = (
                 f"<div class=crumbs><a href='/'>{e(tenant)}</a> › {e(box.address)} › "
                 f"<a href='{e(href)}'>{e(folder['name'])}</a></div>"
@@ -264,7 +270,7 @@ class WebView:
     def attachment(self, req: Request) -> Response:
         if self.graph is None:
             return _not_found("Graph is not available.")
-        att = self.graph.store.attachment_by_id(req.params["attachment"])
+        att = self.graph.store.attachment_by_id(unquote(req.params["attachment"]))
         if att is None:
             return _not_found("No such attachment.")
         name = att["name"].replace('"', "")

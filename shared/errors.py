@@ -209,6 +209,12 @@ SEND_AS_HINT = (
     "-Trustee <account> -AccessRights SendAs` and `Add-MailboxPermission -Identity <mailbox> "
     "-User <account> -AccessRights FullAccess` (Full Access puts the copy in its Sent Items)."
 )
+MESSAGE_SIZE_HINT = (
+    "Exchange refused the message: it is larger than the sender mailbox's maximum message "
+    "size (35 MB unless the tenant raised it; attachments count base64-encoded, a third "
+    "larger). Send fewer or smaller attachments or links to them, and set MESSAGE_MAX_BYTES to "
+    "the tenant's limit so this is caught before anything is uploaded."
+)
 _MAILBOX_CODES = {"ErrorInvalidUser", "MailboxNotEnabledForRESTAPI", "MailboxNotFound"}
 _THROTTLE_STATUSES = {429}
 _UNAVAILABLE_STATUSES = {502, 503, 504}
@@ -232,6 +238,9 @@ def from_graph_error(
     )
     if code == "ErrorSendAsDenied":
         return SendAsDenied(SEND_AS_HINT, graph=info)
+    if code == "ErrorMessageSizeExceeded":
+        # Exchange answers 400; to our callers it is the same as our own size check: 413.
+        return PayloadTooLarge(MESSAGE_SIZE_HINT, graph=info)
     if code in _MAILBOX_CODES:
         return MailboxNotFound("The mailbox does not exist or has no mail API.", graph=info)
     if status in _THROTTLE_STATUSES:

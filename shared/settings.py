@@ -111,6 +111,9 @@ class Settings:
     graph_timeout_seconds: float = setting("GRAPH_TIMEOUT_SECONDS", default=30.0)
     graph_retry_budget_seconds: float = setting("GRAPH_RETRY_BUDGET_SECONDS", default=20.0)
     attachment_max_bytes: int = setting("ATTACHMENT_MAX_BYTES", default=150 * 1024 * 1024)
+    # Exchange's limit on a whole message (the sender mailbox's MaxSendSize, attachments counted
+    # base64-encoded): 35 MB by default, raisable to 150 MB; set it to the tenant's value.
+    message_max_bytes: int = setting("MESSAGE_MAX_BYTES", default=35 * 1024 * 1024)
     operation_retention_days: int = setting("OPERATION_RETENTION_DAYS", default=30)
     # Background work (docs/operations.md): how long parked work waits for a sign-in, and how
     # long a worker's claim on a running operation lasts (≥ functionTimeout).

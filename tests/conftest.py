@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -24,6 +25,14 @@ FABRIKAM_CLIENT_ID = "7a4f2c18-0000-4000-8000-0000000fab0a"
 FABRIKAM_CLIENT_SECRET = "fabrikam-app-secret"
 REPO = Path(__file__).resolve().parent.parent
 _copies = itertools.count()
+# The sandbox's explicit fast mode (docs/sandbox.md): sent copies filed at once, no sending rate.
+# Only for tests that send many mails and test no timing; everything else runs realistic.
+INSTANT_TIMING = {"sentCopyDelayMs": 0, "sendRatePerMinute": None}
+
+
+def q(graph_id: str) -> str:
+    """A Graph id as one URL path segment: ids carry '/', '+' and '=' (as Exchange's do)."""
+    return quote(graph_id, safe="")
 
 
 def fresh_function_app(path: Path = REPO / "function_app.py") -> object:
@@ -62,6 +71,18 @@ class Sandbox:
 
     def clear_faults(self) -> None:
         self.control("DELETE", "faults")
+
+    def limits(self) -> dict:
+        return self.control("GET", "limits").json()
+
+    def instant(self) -> None:
+        """Switch to the instant timing until the next reset (see INSTANT_TIMING)."""
+        self.control("PATCH", "limits", json=INSTANT_TIMING)
+
+    def transit_seconds(self) -> float:
+        """How long a sent mail may take to reach Sent Items and its recipients: the current
+        sentCopyDelayMs plus a margin for a loaded machine (polls derive their deadline here)."""
+        return self.limits()["sentCopyDelayMs"] / 1000 + 15.0
 
     def requests_log(self) -> list[dict]:
         data = self.control("GET", "requests").json()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.graph.errors import GraphError, bad_request, too_large
@@ -34,28 +36,28 @@ WRITABLE = frozenset(
         "attachments",
     }
 )
-# Only drafts may change these (Exchange: ErrorInvalidPropertyUpdateSentMessage otherwise).
+# Only drafts may change these (message-update.md: "Updatable only if isDraft = true"; the
+# sandbox also holds recipients to it): ErrorInvalidPropertyUpdateSentMessage otherwise.
 DRAFT_ONLY = frozenset(
     {
         "subject",
         "body",
-        "from",
-        "sender",
         "toRecipients",
         "ccRecipients",
         "bccRecipients",
         "replyTo",
         "internetMessageId",
-        "internetMessageHeaders",
     }
 )
-# Read-only properties clients often echo back; Graph ignores them on input.
-IGNORED = frozenset(
+# message-update.md: `from` "must correspond to the actual mailbox used"; on a message that is
+# not a draft Exchange answers ErrorInvalidPropertySet "Message is not draft.".
+SENDER_FIELDS = frozenset({"from", "sender"})
+# Settable only when the message is created (message.md lists them read-only afterwards).
+CREATE_ONLY = frozenset({"internetMessageHeaders"})
+# Read-only properties: echoing one back is ErrorInvalidPropertySet, as Exchange answers.
+READ_ONLY = frozenset(
     {
         "id",
-        "@odata.etag",
-        "@odata.context",
-        "@odata.type",
         "createdDateTime",
         "lastModifiedDateTime",
         "changeKey",
@@ -71,10 +73,12 @@ IGNORED = frozenset(
         "uniqueBody",
     }
 )
+# OData annotations clients put on any object; they carry no property value.
+ANNOTATIONS = frozenset({"@odata.type", "@odata.etag", "@odata.context", "@odata.id"})
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-def _recipient(value: Any, field: str) -> dict[str, Any]:
+def _recipient(value: Any, field: str, names: Resolver | None = None) -> dict[str, Any]:
     if not isinstance(value, dict) or not isinstance(value.get("emailAddress"), dict):
         raise bad_request(f"Invalid recipient in '{field}': expected {{'emailAddress': {{...}}}}.")
     email = value["emailAddress"]
@@ -85,10 +89,10 @@ def _recipient(value: Any, field: str) -> dict[str, Any]:
             "ErrorInvalidRecipients",
             "At least one recipient is not valid., A recipient has no e-mail address.",
         )
-    out: dict[str, Any] = {"address": address}
-    if email.get("name"):
-        out["name"] = str(email["name"])
-    return {"emailAddress": out}
+    # Graph answers with the name it resolved (the directory's display name, else the address
+    # itself) unless the client gave one (user-post-messages.md, example 1).
+    name = email.get("name") or (names(address) if names else None) or address
+    return {"emailAddress": {"name": str(name), "address": address}}
 
 
 def check_headers(headers: Any, maximum: int) -> list[dict[str, str]]:
@@ -135,20 +139,53 @@ def merge_extended(old: list[dict[str, str]], new: list[dict[str, str]]) -> list
     return list(merged.values())
 
 
+def invalid_property_set(message: str = "Set action is invalid for property.") -> GraphError:
+    return GraphError(400, "ErrorInvalidPropertySet", message)
+
+
+def action_params(body: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """An action's parameters by their canonical names, read case-insensitively as Graph does
+    (msgraph-sdk sends "Message", "DestinationId", "AttachmentItem"). Raises 400 when the
+    body is not an object or names a parameter twice."""
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object with the action's parameters.")
+    canonical = {n.lower(): n for n in names}
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        name = canonical.get(str(key).lower())
+        if name is None:
+            raise bad_request(f"The parameter '{key}' in the request payload is not valid.")
+        if name in out:
+            raise bad_request(f"The parameter '{name}' is given more than once.")
+        out[name] = value
+    return out
+
+
+Resolver = Callable[[str], str | None]
+
+
 def clean_input(
-    body: Any, limits: dict[str, Any], *, existing: dict[str, Any] | None = None
+    body: Any,
+    limits: dict[str, Any],
+    *,
+    existing: dict[str, Any] | None = None,
+    names: Resolver | None = None,
 ) -> dict[str, Any]:
     """Validate a message body (create, PATCH or sendMail's `message`); returns Graph fields.
 
-    Raises GraphError 400 for unknown properties, bad recipients or headers, and for changing
-    a sent message's draft-only properties.
+    `existing` is the stored message for a PATCH; `names` resolves a recipient's display name
+    from its address (Graph fills `name` in as it resolves recipients). Raises GraphError 400
+    for unknown or read-only properties, bad recipients or headers, headers on a PATCH, and
+    changes a sent message does not allow.
     """
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object (a message).")
     out: dict[str, Any] = {}
     for key, value in body.items():
-        if key in IGNORED or key.endswith("@odata.type"):
+        if key in ANNOTATIONS or key.endswith("@odata.type"):
             continue
+        if key in READ_ONLY:
+            raise invalid_property_set()
         if key not in WRITABLE:
             raise GraphError(
                 400,
@@ -156,20 +193,25 @@ def clean_input(
                 f"The property '{key}' does not exist on type 'microsoft.graph.message'. "
                 "Make sure to only use property names that are defined by the type.",
             )
-        if existing is not None and not existing.get("isDraft") and key in DRAFT_ONLY:
-            raise GraphError(
-                400,
-                "ErrorInvalidPropertyUpdateSentMessage",
-                "Update operation is not valid for a property of a sent message.",
-            )
+        if existing is not None and key in CREATE_ONLY:
+            raise invalid_property_set()
+        if existing is not None and not existing.get("isDraft"):
+            if key in SENDER_FIELDS:
+                raise invalid_property_set("Message is not draft.")
+            if key in DRAFT_ONLY:
+                raise GraphError(
+                    400,
+                    "ErrorInvalidPropertyUpdateSentMessage",
+                    "Update operation is not valid for a property of a sent message.",
+                )
         if key in (*RECIPIENT_FIELDS, "replyTo"):
             if value is None:
                 value = []
             if not isinstance(value, list):
                 raise bad_request(f"'{key}' must be a collection of recipients.")
-            out[key] = [_recipient(v, key) for v in value]
+            out[key] = [_recipient(v, key, names) for v in value]
         elif key in ("from", "sender"):
-            out[key] = None if value is None else _recipient(value, key)
+            out[key] = None if value is None else _recipient(value, key, names)
         elif key == "body":
             if not isinstance(value, dict):
                 raise bad_request("'body' must be an itemBody with contentType and content.")
@@ -256,6 +298,11 @@ def check_sendable(message: dict[str, Any], limits: dict[str, Any]) -> None:
                 "At least one recipient is not valid., Recipient "
                 f"'{rcpt['emailAddress']['address']}' is not resolved.",
             )
+
+
+def stored_data(row: Any) -> dict[str, Any]:
+    """The Graph fields of a stored message row."""
+    return json.loads(row["data"])
 
 
 def new_internet_message_id(domain: str) -> str:

@@ -1,4 +1,6 @@
-"""The OData query options the sandbox understands: $filter, $select, $orderby, $top, $expand."""
+"""The OData query options the sandbox understands, checked as Graph checks them: $filter,
+$select, $orderby, $top (1-1000), $skip, $expand, $count; unknown options and properties are
+400 (user-list-messages.md, query-parameters.md)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sandbox.graph.schema import NAVIGATION, S, property_of
+
 
 class ODataError(ValueError):
-    """A query option the sandbox cannot parse (Graph answers 400 BadRequest)."""
+    """A query option Graph would refuse with 400 (`code` as Graph names it)."""
+
+    def __init__(self, message: str, code: str = "BadRequest") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# The system query options of the collections the sandbox serves ($search: messages only).
+KNOWN_OPTIONS = frozenset(
+    {"$filter", "$select", "$orderby", "$top", "$skip", "$expand", "$count", "$search"}
+)
+MAX_TOP = 1000
+
+
+def check_options(names: list[str]) -> None:
+    """Refuse an unknown `$` option (Graph: "Unrecognized query argument specified")."""
+    for name in names:
+        if name.startswith("$") and name.lower() not in KNOWN_OPTIONS:
+            raise ODataError(f"Unrecognized query argument specified: '{name}'.")
 
 
 _TOKEN = re.compile(
@@ -245,19 +267,125 @@ def compile_filter(text: str | None) -> Callable[[dict[str, Any]], bool]:
     return lambda item: bool(evaluate(node, item))
 
 
-def parse_select(text: str | None) -> list[str] | None:
-    """The property names of $select, or None when every default property is wanted."""
+def _unknown(name: str, type_name: str, code: str = "RequestBroker--ParseUri") -> ODataError:
+    return ODataError(
+        f"Could not find a property named '{name}' on type 'microsoft.graph.{type_name}'.", code
+    )
+
+
+def parse_select(text: str | None, type_name: str | None = None) -> list[str] | None:
+    """The property names of $select, or None when every default property is wanted.
+
+    With `type_name`, every name must be a property of that type (Graph: 400 "Parsing OData
+    Select and Expand failed: Could not find a property named ...").
+    """
     if not text:
         return None
     names = [n.strip() for n in text.split(",") if n.strip()]
     for name in names:
         if not re.fullmatch(r"[A-Za-z@][\w@.]*", name):
             raise ODataError(f"Parsing OData Select and Expand failed: invalid property '{name}'.")
+        if type_name is not None and property_of(type_name, name) is None:
+            unknown = _unknown(name, type_name, "BadRequest")
+            raise ODataError(f"Parsing OData Select and Expand failed: {unknown}")
     return names
 
 
-def parse_orderby(text: str | None) -> list[tuple[str, bool]]:
-    """[(property, descending)] for $orderby (e.g. 'receivedDateTime desc')."""
+def check_filter(node: Node, type_name: str) -> None:
+    """Raise ODataError (RequestBroker--ParseUri) for a property `type_name` does not have."""
+    _check_node(node, type_name, {})
+
+
+def _check_node(node: Node, type_name: str, env: dict[str, Any]) -> None:
+    kind = node[0]
+    if kind == "lit":
+        return
+    if kind == "path":
+        _path_type(node[1], type_name, env)
+    elif kind == "cmp":
+        _check_node(node[2], type_name, env)
+        _check_node(node[3], type_name, env)
+    elif kind in ("and", "or"):
+        _check_node(node[1], type_name, env)
+        _check_node(node[2], type_name, env)
+    elif kind == "not":
+        _check_node(node[1], type_name, env)
+    elif kind in ("any", "all"):
+        collection = _path_type(node[1], type_name, env)
+        if not isinstance(collection, list):
+            raise ODataError(
+                f"The '{kind}' lambda needs a collection, and '{'/'.join(node[1])}' is not one."
+            )
+        _check_node(node[3], type_name, {**env, node[2]: collection[0]})
+    elif kind == "call":
+        for arg in node[2]:
+            _check_node(arg, type_name, env)
+
+
+def _path_type(path: list[str], type_name: str, env: dict[str, Any]) -> Any:
+    """The type at the end of `path` (a lambda variable starts from its element type)."""
+    head, rest = path[0], path[1:]
+    if head in env:
+        current: Any = env[head]
+    else:
+        found = property_of(type_name, head)
+        if found is None:
+            raise _unknown(head, type_name)
+        current = found[1]
+    for name in rest:
+        if not isinstance(current, str) or current == S:
+            raise ODataError(
+                f"Invalid property path '{'/'.join(path)}'.", "RequestBroker--ParseUri"
+            )
+        found = property_of(current, name)
+        if found is None:
+            raise _unknown(name, current)
+        current = found[1]
+    return current
+
+
+def filter_properties(node: Node) -> list[str]:
+    """The top-level properties a filter names, in order of first appearance (lower-case)."""
+    seen: list[str] = []
+
+    def walk(n: Node, env: frozenset[str]) -> None:
+        kind = n[0]
+        if kind == "path":
+            if n[1][0] not in env and n[1][0].lower() not in seen:
+                seen.append(n[1][0].lower())
+        elif kind == "cmp":
+            walk(n[2], env)
+            walk(n[3], env)
+        elif kind in ("and", "or"):
+            walk(n[1], env)
+            walk(n[2], env)
+        elif kind == "not":
+            walk(n[1], env)
+        elif kind in ("any", "all"):
+            walk(("path", n[1]), env)
+            walk(n[3], env | {n[2]})
+        elif kind == "call":
+            for arg in n[2]:
+                walk(arg, env)
+
+    walk(node, frozenset())
+    return seen
+
+
+def check_filter_and_orderby(node: Node, orderby: list[tuple[str, bool]]) -> None:
+    """Graph's rule for messages with both $filter and $orderby (user-list-messages.md): the
+    $orderby properties must appear in $filter, in the same order, before any other property;
+    otherwise 400 InefficientFilter."""
+    order = [name.split("/")[0].lower() for name, _ in orderby]
+    if filter_properties(node)[: len(order)] != order:
+        raise ODataError(
+            "The restriction or sort order is too complex for this operation.", "InefficientFilter"
+        )
+
+
+def parse_orderby(text: str | None, type_name: str | None = None) -> list[tuple[str, bool]]:
+    """[(property, descending)] for $orderby (e.g. 'receivedDateTime desc'); with `type_name`
+    every property must exist on it."""
     if not text:
         return []
     out = []
@@ -269,6 +397,8 @@ def parse_orderby(text: str | None) -> list[tuple[str, bool]]:
             or (len(words) == 2 and words[1].lower() not in ("asc", "desc"))
         ):
             raise ODataError(f"Invalid $orderby clause '{text}'.")
+        if type_name is not None:
+            _path_type(words[0].split("/"), type_name, {})
         out.append((words[0], len(words) == 2 and words[1].lower() == "desc"))
     return out
 
@@ -285,12 +415,27 @@ def sort_items(
     return items
 
 
-def parse_top(text: str | None, default: int, maximum: int = 1000) -> int:
+def parse_top(text: str | None, default: int, maximum: int = MAX_TOP) -> int:
+    """$top: 1 to `maximum` (user-list-messages.md: "within the range of 1 and 1000")."""
     if text is None:
         return default
-    if not text.isdigit():
-        raise ODataError(f"Invalid value '{text}' for $top.")
-    return max(1, min(int(text), maximum))
+    if not text.isdigit() or int(text) < 1:
+        raise ODataError(f"Invalid value '{text}' for $top: it must be between 1 and {maximum}.")
+    if int(text) > maximum:
+        raise ODataError(
+            f"The limit of '{maximum}' for Top query has been exceeded. The value from the "
+            f"incoming request is '{text}'."
+        )
+    return int(text)
+
+
+def parse_count(text: str | None) -> bool:
+    """$count=true|false (anything else is 400)."""
+    if text is None:
+        return False
+    if text.lower() not in ("true", "false"):
+        raise ODataError(f"Invalid value '{text}' for $count: it must be true or false.")
+    return text.lower() == "true"
 
 
 def parse_skip(text: str | None) -> int:
@@ -304,8 +449,9 @@ def parse_skip(text: str | None) -> int:
 _EXPAND = re.compile(r"^\s*(?P<name>\w+)\s*(?:\(\s*\$filter\s*=\s*(?P<filter>.*)\)\s*)?$", re.S)
 
 
-def parse_expand(text: str | None) -> dict[str, str | None]:
-    """{navigation property: its inner $filter or None}, e.g. for `name($filter=id eq '…')`."""
+def parse_expand(text: str | None, type_name: str | None = None) -> dict[str, str | None]:
+    """{navigation property: its inner $filter or None}, e.g. for `name($filter=id eq '…')`;
+    with `type_name` each must be a navigation property of that type."""
     if not text:
         return {}
     out: dict[str, str | None] = {}
@@ -313,7 +459,13 @@ def parse_expand(text: str | None) -> dict[str, str | None]:
         m = _EXPAND.match(part)
         if not m:
             raise ODataError(f"Parsing OData Select and Expand failed: '{part}'.")
-        out[m.group("name")] = m.group("filter")
+        name = m.group("name")
+        if type_name is not None and name.lower() not in {
+            n.lower() for n in NAVIGATION.get(type_name, ())
+        }:
+            unknown = _unknown(name, type_name, "BadRequest")
+            raise ODataError(f"Parsing OData Select and Expand failed: {unknown}")
+        out[name] = m.group("filter")
     return out
 
 

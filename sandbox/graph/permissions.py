@@ -40,25 +40,50 @@ def check_mailbox_access(
         raise access_denied()
 
 
-def resolve_sender(principal: Principal, from_address: str, rights: frozenset[str]) -> str:
+def check_send_through(principal: Principal, owner: str, rights: frozenset[str]) -> None:
+    """Sending through `owner`'s URL (/users/{owner}/sendMail or a draft in its mailbox).
+
+    outlook-send-mail-from-other-user.md, "Sent Items behavior": sending through
+    /users/{from} so the copy is saved in that mailbox's Sent Items needs "the Full Access
+    mailbox permission in addition to either the Send on Behalf or Send As permission".
+    Without Full Access Exchange cannot open the mailbox: 403 ErrorAccessDenied, the answer
+    for a mailbox one has no access to (microsoft-graph-docs issue 9429). App tokens act as
+    the mailbox in the URL and need no grant for that.
+    """
+    if principal.kind != "user" or is_own(principal, owner):
+        return
+    if "Mail.Send.Shared" not in principal.scopes or "FullAccess" not in rights:
+        raise access_denied()
+
+
+def resolve_sender(
+    principal: Principal, from_address: str, rights: frozenset[str], *, acting: str
+) -> str:
     """The `sender` address of a message sent with `from` = from_address.
 
-    Send As makes sender = from; Send on Behalf makes sender = the signed-in user (Exchange
-    prefers Send As when both are granted). Raises GraphError 403 (ErrorAccessDenied without the
-    Mail.Send permission at all, ErrorSendAsDenied without the right on `from`).
+    `acting` is who sends: the signed-in user for delegated tokens, the URL's mailbox for app
+    tokens (an app with Mail.Send may send as any mailbox "by sending the mail normally
+    through the user's mailbox", outlook-send-mail-from-other-user.md; putting another
+    address in `from` needs that mailbox's Send As like any sender). `rights` are the
+    acting identity's rights on `from`. Send As makes sender = from; Send on Behalf makes
+    sender = the acting identity (Exchange prefers Send As when both are granted). Raises
+    GraphError 403 (ErrorAccessDenied without the Mail.Send permission at all,
+    ErrorSendAsDenied without a right on `from`).
     """
     if principal.kind == "app":
         if "Mail.Send" not in principal.roles:
             raise access_denied()
+    else:
+        if not principal.scopes & _OWN_SEND:
+            raise access_denied()
+        if is_own(principal, from_address):
+            return from_address
+        if "Mail.Send.Shared" not in principal.scopes:
+            raise send_as_denied()
+    if acting.lower() == from_address.lower():
         return from_address
-    if not principal.scopes & _OWN_SEND:
-        raise access_denied()
-    if is_own(principal, from_address):
-        return from_address
-    if "Mail.Send.Shared" not in principal.scopes:
-        raise send_as_denied()
     if "SendAs" in rights:
         return from_address
     if "SendOnBehalf" in rights:
-        return principal.user or from_address
+        return acting
     raise send_as_denied()

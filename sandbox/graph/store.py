@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import secrets
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.db import Database
+from sandbox.graph import ids
 from sandbox.graph.errors import GraphError
 
 # (wellKnownName, displayName); msgfolderroot is the hidden parent of the others.
@@ -28,6 +28,8 @@ WELL_KNOWN = (
     ("conversationhistory", "Conversation History"),
 )
 ROOT = "msgfolderroot"
+# Names Graph accepts in place of a folder id (lower-case; compared case-insensitively).
+WELL_KNOWN_NAMES = frozenset({ROOT, *(name for name, _ in WELL_KNOWN)})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS g_folders (
@@ -49,22 +51,29 @@ CREATE INDEX IF NOT EXISTS g_attachments_message ON g_attachments (message);
 CREATE TABLE IF NOT EXISTS g_uploads (
     id TEXT PRIMARY KEY, secret TEXT NOT NULL, mailbox TEXT NOT NULL, message TEXT NOT NULL,
     name TEXT NOT NULL, content_type TEXT NOT NULL, size INTEGER NOT NULL,
-    is_inline INTEGER NOT NULL, content_id TEXT, received INTEGER NOT NULL, expires TEXT NOT NULL);
+    is_inline INTEGER NOT NULL, content_id TEXT, received INTEGER NOT NULL, expires TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS g_transit (
+    outbox_id TEXT PRIMARY KEY, mailbox TEXT NOT NULL, tenant TEXT NOT NULL,
+    final_id TEXT NOT NULL, save INTEGER NOT NULL, due REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS g_outbound (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, tenant TEXT NOT NULL,
     mailbox TEXT NOT NULL, sender TEXT, from_address TEXT, recipients TEXT NOT NULL,
     subject TEXT, internet_message_id TEXT, message TEXT NOT NULL);
 """
-_TABLES = ("g_folders", "g_messages", "g_blobs", "g_attachments", "g_uploads", "g_outbound")
+_TABLES = (
+    "g_folders",
+    "g_messages",
+    "g_blobs",
+    "g_attachments",
+    "g_uploads",
+    "g_transit",
+    "g_outbound",
+)
 
 
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def new_id(prefix: str) -> str:
-    """An opaque id in the style of Exchange's (base64url, long, no meaning to clients)."""
-    return prefix + base64.urlsafe_b64encode(secrets.token_bytes(36)).decode().rstrip("=")
 
 
 class Store:
@@ -75,6 +84,9 @@ class Store:
         self.upload_dir = Path(state_dir) / "graph-uploads"
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         self.db.script(_SCHEMA)
+        columns = {r["name"] for r in self.db.query("PRAGMA table_info(g_uploads)")}
+        if "owner" not in columns:  # a state dir from before upload sessions had an owner
+            self.db.execute("ALTER TABLE g_uploads ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
         self._ready: set[str] = set()
         self._ready_lock = threading.Lock()
 
@@ -98,7 +110,7 @@ class Store:
             if not conn.execute(
                 "SELECT 1 FROM g_folders WHERE mailbox=? AND well_known=?", (mailbox, ROOT)
             ).fetchone():
-                root = new_id("AAMkAD")
+                root = ids.new_rest_id("folder", mailbox)
                 created = now_iso()
                 conn.execute(
                     "INSERT INTO g_folders VALUES (?,?,?,?,?,?)",
@@ -107,7 +119,14 @@ class Store:
                 for well_known, name in WELL_KNOWN:
                     conn.execute(
                         "INSERT INTO g_folders VALUES (?,?,?,?,?,?)",
-                        (new_id("AAMkAD"), mailbox, root, name, well_known, created),
+                        (
+                            ids.new_rest_id("folder", mailbox),
+                            mailbox,
+                            root,
+                            name,
+                            well_known,
+                            created,
+                        ),
                     )
             self._ready.add(mailbox)
 
@@ -141,7 +160,7 @@ class Store:
                 raise GraphError(
                     409, "ErrorFolderExists", "A folder with the specified name already exists."
                 )
-            folder_id = new_id("AAMkAD")
+            folder_id = ids.new_rest_id("folder", mailbox)
             conn.execute(
                 "INSERT INTO g_folders VALUES (?,?,?,?,?,?)",
                 (folder_id, mailbox, parent_id, name, None, now_iso()),
@@ -162,7 +181,8 @@ class Store:
     # -- messages ----------------------------------------------------------------------------
 
     def create_message(self, mailbox: str, folder_id: str, data: dict[str, Any]) -> sqlite3.Row:
-        rest_id, immutable_id = new_id("AAMkAGI"), new_id("AAkALgA")
+        rest_id = ids.new_rest_id("message", mailbox)
+        immutable_id = ids.new_immutable_id()
         with self.db.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO g_messages (id, immutable_id, mailbox, folder_id, "
@@ -212,7 +232,7 @@ class Store:
         self, row: sqlite3.Row, folder_id: str, data: dict[str, Any] | None = None
     ) -> sqlite3.Row:
         """Move to `folder_id`: the REST id changes (as in Exchange), the immutable id stays."""
-        new = new_id("AAMkAGI")
+        new = ids.new_rest_id("message", row["mailbox"])
         self.db.execute(
             "UPDATE g_messages SET id=?, folder_id=?, data=?, internet_message_id=? WHERE seq=?",
             (
@@ -255,7 +275,7 @@ class Store:
     ) -> sqlite3.Row:
         """Attach `content` to the message with immutable id `message`."""
         sha = hashlib.sha256(content).hexdigest()
-        att_id = new_id("AAMkAGIAAAEbAAA")
+        att_id = ids.new_rest_id("attachment", message)
         with self.db.transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO g_blobs VALUES (?,?)", (sha, content))
             conn.execute(
@@ -297,7 +317,7 @@ class Store:
                 "INSERT INTO g_attachments (id, message, name, content_type, size, is_inline, "
                 "content_id, modified, blob) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
-                    new_id("AAMkAGIAAAEbAAA"),
+                    ids.new_rest_id("attachment", target),
                     target,
                     att["name"],
                     att["content_type"],
@@ -323,12 +343,14 @@ class Store:
         size: int,
         is_inline: bool,
         content_id: str | None,
+        owner: str = "",
         lifetime: timedelta = timedelta(hours=1),
     ) -> sqlite3.Row:
+        """A new session; `owner` names who created it (the upload throttle's key)."""
         upload_id = secrets.token_urlsafe(24)
         expires = (datetime.now(UTC) + lifetime).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
         self.db.execute(
-            "INSERT INTO g_uploads VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO g_uploads VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 upload_id,
                 secrets.token_urlsafe(32),
@@ -341,6 +363,7 @@ class Store:
                 content_id,
                 0,
                 expires,
+                owner,
             ),
         )
         (self.upload_dir / upload_id).write_bytes(b"")
@@ -374,6 +397,28 @@ class Store:
     def delete_upload(self, upload_id: str) -> None:
         self.db.execute("DELETE FROM g_uploads WHERE id=?", (upload_id,))
         (self.upload_dir / upload_id).unlink(missing_ok=True)
+
+    # -- mail in transit (the Outbox's schedule, kept across restarts) -----------------------
+
+    def add_transit(
+        self, outbox_id: str, mailbox: str, tenant: str, final_id: str, save: bool, due: float
+    ) -> None:
+        """Remember that the Outbox message `outbox_id` leaves at `due` (epoch seconds)."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO g_transit VALUES (?,?,?,?,?,?)",
+            (outbox_id, mailbox, tenant, final_id, int(save), due),
+        )
+
+    def transit(self) -> list[sqlite3.Row]:
+        return self.db.query("SELECT * FROM g_transit ORDER BY due")
+
+    def claim_transit(self, outbox_id: str) -> sqlite3.Row | None:
+        """Take the schedule entry of `outbox_id` (once: a second claim gets None)."""
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT * FROM g_transit WHERE outbox_id=?", (outbox_id,)).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM g_transit WHERE outbox_id=?", (outbox_id,))
+        return row
 
     # -- outbound log ------------------------------------------------------------------------
 

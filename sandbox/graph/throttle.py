@@ -1,4 +1,11 @@
-"""Graph's per app+mailbox throttles: concurrent requests, a 10-minute budget and a send rate."""
+"""Graph's Outlook throttles per app and mailbox: concurrent requests, a 10-minute request
+budget, an upload volume per 5 minutes, and Exchange's message submission rate.
+
+throttling-limits.md (Outlook service limits, "evaluated for each app ID and mailbox
+combination"): 10,000 API requests in a 10-minute period, four concurrent requests, 150 MB
+upload (PATCH, POST, PUT) in a 5-minute period. Exchange Online's sending limit is 30 messages
+a minute.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,9 @@ from typing import Any
 from sandbox.graph.errors import throttled
 
 WINDOW_SECONDS = 600.0
+UPLOAD_WINDOW_SECONDS = 300.0
 SEND_WINDOW_SECONDS = 60.0
+DEFAULT_UPLOAD_BYTES = 150 * 1024 * 1024
 
 
 class Throttle:
@@ -33,12 +42,14 @@ class Throttle:
         self._lock = threading.Lock()
         self._active: dict[tuple, int] = {}
         self._calls: dict[tuple, deque[float]] = {}
+        self._uploads: dict[tuple, deque[tuple[float, int]]] = {}
         self._sends: dict[str, deque[float]] = {}
 
     def reset(self) -> None:
         with self._lock:
             self._active.clear()
             self._calls.clear()
+            self._uploads.clear()
             self._sends.clear()
 
     @contextmanager
@@ -69,6 +80,29 @@ class Throttle:
                 else:
                     self._active.pop(key, None)
 
+    def count_upload(self, key: tuple, size: int) -> None:
+        """Record `size` uploaded bytes (a PATCH, POST or PUT body) for the app and mailbox;
+        raises GraphError 429 when they would go over `uploadBytesPer5Minutes`."""
+        budget = self._limits().get("uploadBytesPer5Minutes", DEFAULT_UPLOAD_BYTES)
+        if not budget or size <= 0:
+            return
+        now = self._clock()
+        with self._lock:
+            window = self._uploads.setdefault(key, deque())
+            while window and window[0][0] <= now - UPLOAD_WINDOW_SECONDS:
+                window.popleft()
+            used = sum(n for _, n in window)
+            if used + size > int(budget):
+                # When enough of the window has passed for this body to fit.
+                freed, wait = 0, UPLOAD_WINDOW_SECONDS
+                for at, n in window:
+                    freed += n
+                    if used - freed + size <= int(budget):
+                        wait = at + UPLOAD_WINDOW_SECONDS - now
+                        break
+                raise throttled(max(1, math.ceil(wait)), "UploadVolume")
+            window.append((now, size))
+
     def count_send(self, mailbox: str) -> None:
         """Record one message sent from `mailbox`; raises GraphError 429 over the send rate."""
         rate = self._limits().get("sendRatePerMinute")
@@ -83,3 +117,20 @@ class Throttle:
                 wait = math.ceil(sends[0] + SEND_WINDOW_SECONDS - now)
                 raise throttled(max(1, wait), "MessageSubmissionRate")
             sends.append(now)
+
+    def reserve_send(self, mailbox: str) -> float:
+        """Book the earliest departure of a message from `mailbox` within the send rate
+        (`sendRateMode: hold`); returns the seconds it waits in the Outbox (0: at once)."""
+        rate = self._limits().get("sendRatePerMinute")
+        if not rate:
+            return 0.0
+        now = self._clock()
+        with self._lock:
+            sends = self._sends.setdefault(mailbox.lower(), deque())
+            while sends and sends[0] <= now - SEND_WINDOW_SECONDS:
+                sends.popleft()
+            departure = now
+            if len(sends) >= int(rate):
+                departure = max(now, sends[-int(rate)] + SEND_WINDOW_SECONDS)
+            sends.append(departure)
+            return departure - now

@@ -1,33 +1,69 @@
-"""Attachment upload sessions: createUploadSession and the pre-authenticated, ordered PUT URL."""
+"""Attachment upload sessions: createUploadSession and the pre-authenticated, ordered PUT URL.
+
+attachment-createuploadsession.md and outlook-large-attachments.md: files of 3-150 MB, ranges
+uploaded in order, each chunk answered 200 with `ExpirationDateTime` and `nextExpectedRanges`
+(that spelling is Graph's), the last one 201 with a Location; no bearer token on the URL.
+"""
 
 from __future__ import annotations
 
 import hmac
 import re
 import sqlite3
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from sandbox.context import SandboxContext
-from sandbox.graph.errors import GraphError, bad_request, error_response, id_headers, too_large
+from sandbox.graph import model
+from sandbox.graph.errors import (
+    GraphError,
+    access_denied,
+    bad_request,
+    error_response,
+    id_headers,
+    too_large,
+)
+from sandbox.graph.permissions import is_own
 from sandbox.graph.store import Store
+from sandbox.graph.throttle import Throttle
 from sandbox.web import BadRequestBody, Request, Response
+
+if TYPE_CHECKING:
+    from sandbox.graph.call import Call
+    from sandbox.graph.messages import MessageOps
 
 _RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 MIN_SESSION_BYTES = 3 * 1024 * 1024
 
 
+def owner_of(call: Call) -> str:
+    """Who opened a session: the upload throttle counts per app and mailbox."""
+    return f"{call.principal.tenant_id}|{call.principal.app_id}"
+
+
 class Uploads:
     """Large attachments (3–150 MB) arrive in ordered chunks of at most 4 MB."""
 
-    def __init__(self, ctx: SandboxContext, store: Store) -> None:
+    def __init__(self, ctx: SandboxContext, store: Store, throttle: Throttle) -> None:
         self.ctx = ctx
         self.store = store
+        self.throttle = throttle
 
-    def create(self, req: Request, mailbox: Any, message: sqlite3.Row) -> Response:
+    def create(self, call: Call, message: sqlite3.Row, messages: MessageOps) -> Response:
         """POST …/attachments/createUploadSession → 201 uploadSession."""
-        body = req.json()
-        item = body.get("AttachmentItem") if isinstance(body, dict) else None
+        req = call.req
+        if (
+            call.principal.kind == "user"
+            and not is_own(call.principal, call.mailbox.address)
+            and not self.ctx.limits.get("delegatedUploadSessionsInOtherMailboxes")
+        ):
+            # known-issues.md, "Attaching large files to messages with delegated permissions
+            # can fail": "createUploadSession succeeds only if the message or event is in the
+            # signed-in user's mailbox" (HTTP 403 otherwise).
+            raise access_denied()
+        params = model.action_params(req.json(), ("AttachmentItem",))
+        item = params.get("AttachmentItem")
         if not isinstance(item, dict):
             raise bad_request("The request needs an 'AttachmentItem'.")
         if str(item.get("attachmentType", "file")).lower() != "file":
@@ -50,14 +86,19 @@ class Uploads:
                 "ErrorAttachmentSizeShouldNotBeMoreThanMaximumSize",
                 f"Attachment size must not be more than {maximum} bytes.",
             )
+        # The file will make the message this big: refuse now rather than after the upload.
+        messages.check_size(
+            call, model.stored_data(message), [*messages.stored_sizes(message), size]
+        )
         session = self.store.create_upload(
-            mailbox.id,
+            call.mailbox.id,
             message["immutable_id"],
             name,
             item.get("contentType") or "application/octet-stream",
             size,
             bool(item.get("isInline", False)),
             item.get("contentId"),
+            owner=owner_of(call),
         )
         url = (
             f"{req.base_url}/upload/attachmentSessions/{session['id']}"
@@ -89,6 +130,9 @@ class Uploads:
         token = req.arg("authtoken") or ""
         if session is None or not hmac.compare_digest(session["secret"], token):
             raise GraphError(404, "ErrorItemNotFound", "The upload session does not exist.")
+        if _expired(session["expires"]):
+            self.store.delete_upload(session["id"])
+            raise GraphError(404, "ErrorItemNotFound", "The upload session has expired.")
         if req.method == "DELETE":
             self.store.delete_upload(session["id"])
             return Response(204)
@@ -113,15 +157,30 @@ class Uploads:
                 f"The fragment {start}-{end} is out of order: the next expected range "
                 f"starts at {session['received']}.",
             )
+        tenant, _, app = (session["owner"] or "|").partition("|")
+        self.throttle.count_upload((tenant, app, session["mailbox"]), len(req.body))
         received = self.store.append_upload(session, req.body)
         if received < total:
             return Response.json(
-                {"expirationDateTime": session["expires"], "nextExpectedRanges": [str(received)]}
+                {
+                    "@odata.context": f"{req.base_url}/v1.0/$metadata#microsoft.graph"
+                    ".uploadSession",
+                    "ExpirationDateTime": session["expires"],
+                    "nextExpectedRanges": [str(received)],
+                }
             )
         session = self.store.upload(session["id"])
         att = self.store.finish_upload(session)
         location = (
-            f"{req.base_url}/v1.0/users/{session['mailbox']}/messages/{session['message']}"
-            f"/attachments/{att['id']}"
+            f"{req.base_url}/v1.0/users/{quote(session['mailbox'], safe='')}/messages/"
+            f"{quote(session['message'], safe='')}/attachments/{quote(att['id'], safe='')}"
         )
         return Response(201, b"", {"Location": location})
+
+
+def _expired(expires: str) -> bool:
+    try:
+        when = datetime.strptime(expires[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    return when < datetime.now(UTC)

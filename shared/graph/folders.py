@@ -100,7 +100,7 @@ class FolderCache:
 
 
 def _find_child(graph: GraphClient, mailbox: str, parent: str, name: str) -> str | None:
-    path = f"{_mailbox_path(mailbox)}/mailFolders/{quote(parent)}/childFolders"
+    path = f"{_mailbox_path(mailbox)}/mailFolders/{quote(parent, safe='')}/childFolders"
     wanted = name.casefold()
     for folder in graph.pages(path, params={"$top": "100"}, not_found=FolderNotFound):
         if str(folder.get("displayName", "")).casefold() == wanted:
@@ -142,7 +142,7 @@ def resolve(
 
 
 def _create_child(graph: GraphClient, mailbox: str, parent: str, name: str) -> str:
-    path = f"{_mailbox_path(mailbox)}/mailFolders/{quote(parent)}/childFolders"
+    path = f"{_mailbox_path(mailbox)}/mailFolders/{quote(parent, safe='')}/childFolders"
     try:
         created = graph.post(path, json={"displayName": name}, not_found=FolderNotFound)
     except AppError as exc:

@@ -23,6 +23,7 @@ from shared.errors import (
 )
 from shared.graph.client import mailbox_path
 from shared.models import DraftRequest, Recipient, SendRequest
+from shared.operations import message_size
 from shared.operations.attachments import (
     UPLOAD_THRESHOLD,
     Source,
@@ -36,6 +37,16 @@ from shared.operations.context import OperationContext
 from shared.urlsafety import check_attachment_url
 
 log = logging.getLogger(__name__)
+
+# Microsoft Graph's known issue "Attaching large files to messages with delegated permissions
+# can fail": createUploadSession (files over 3 MB) works for a delegated sign-in only in its own
+# mailbox, not in a shared or delegated one.
+DELEGATED_UPLOAD_HINT = (
+    "Exchange refused the upload of an attachment over 3 MB: with a delegated sign-in "
+    "(service account or user) Microsoft Graph accepts large attachments only in the signed-in "
+    "account's own mailbox, not in another sender mailbox. Send from an app connection, or "
+    "keep each attachment under 3 MB."
+)
 
 # The extended property that carries our operation id on every message we create, so a retry
 # after a crash or an unknown outcome can find the message (Drafts / Sent Items) before acting.
@@ -163,8 +174,38 @@ def _open(request: SendRequest | DraftRequest, index: int, ctx: OperationContext
     )
 
 
+def sender_denied(exc: AccessDenied, ctx: OperationContext) -> AppError:
+    """Graph's access denied on the sender's mailbox, said clearly for delegated connections.
+
+    Writing the draft in another's mailbox (or sending through its URL) needs Full Access,
+    which a sender mailbox needs next to Send As: the grant hint instead of a bare "access
+    denied". For app connections it stays access_denied (the app's role or Exchange RBAC
+    scope).
+    """
+    if ctx.connection.mode == "app":
+        return exc
+    return SendAsDenied(SEND_AS_HINT, graph=exc.graph)
+
+
+def decoded_sizes(request: SendRequest | DraftRequest) -> dict[int, int]:
+    """{index: size in bytes} of the base64 attachments (URL ones are known once opened)."""
+    return {
+        i: base64_content.decoded_size(att.content_bytes)
+        for i, att in enumerate(request.attachments)
+        if base64_content.present(att.content_bytes)
+    }
+
+
 def create_draft(request: SendRequest | DraftRequest, ctx: OperationContext) -> dict:
-    """Create the message in `from`'s Drafts with all attachments; returns Graph's message."""
+    """Create the message in `from`'s Drafts with all attachments; returns Graph's message.
+
+    Raises PayloadTooLarge before anything is uploaded when the message would be over
+    MESSAGE_MAX_BYTES (a URL attachment: as soon as its size is known, the half-built draft
+    is deleted).
+    """
+    limit = ctx.settings.message_max_bytes
+    sizes = decoded_sizes(request)
+    message_size.check(request, sizes.values(), limit)
     inline, rest = _inline_split(request)
     for i in rest:  # the cheap size check first, before Graph sees anything
         att = request.attachments[i]
@@ -182,18 +223,22 @@ def create_draft(request: SendRequest | DraftRequest, ctx: OperationContext) -> 
             f"{base}/messages", json=build_message(request, ctx.operation_id, inline)
         )
     except AccessDenied as exc:
-        if ctx.connection.mode == "app":
-            raise
-        # Delegated: writing the draft in another's mailbox needs Full Access, which a sender
-        # mailbox needs next to Send As; say so instead of a bare "access denied".
-        raise SendAsDenied(SEND_AS_HINT, graph=exc.graph) from exc
+        raise sender_denied(exc, ctx) from exc
     message_id = message["id"]
     try:
         for i in rest:
             source = _open(request, i, ctx)
             try:
+                if i not in sizes:  # a URL: its size is known now, before a byte goes up
+                    sizes[i] = source.size
+                    message_size.check(request, sizes.values(), limit)
                 if source.size > UPLOAD_THRESHOLD:
-                    upload_large(ctx.graph, sender, message_id, source)
+                    try:
+                        upload_large(ctx.graph, sender, message_id, source)
+                    except AccessDenied as exc:
+                        if ctx.connection.mode == "app":
+                            raise
+                        raise AccessDenied(DELEGATED_UPLOAD_HINT, graph=exc.graph) from exc
                 else:
                     add_small(ctx.graph, sender, message_id, source)
             finally:

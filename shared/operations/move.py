@@ -10,6 +10,9 @@ from shared.models import MoveRequest, MoveResult
 from shared.operations.compose import mailbox_path
 from shared.operations.context import OperationContext
 
+# Graph's answer to an id that cannot be one (400), where an unknown id is 404.
+MALFORMED_ID = "ErrorInvalidIdMalformed"
+
 
 def find_by_internet_message_id(ctx: OperationContext, mailbox: str, imid: str) -> str:
     """The id of the one message with this internetMessageId; raises if none or several."""
@@ -66,6 +69,14 @@ def move(request: MoveRequest, ctx: OperationContext) -> MoveResult:
                 json={"destinationId": folder_id},
             )
             break
+        except ValidationFailed as exc:
+            if exc.graph is None or exc.graph.code != MALFORMED_ID:
+                raise
+            raise ValidationFailed(
+                "messageId is not a message id of Microsoft Graph.",
+                details=[Detail("messageId", "Graph says the id is malformed")],
+                graph=exc.graph,
+            ) from exc
         except MessageNotFound:
             # A cached folder may have been deleted since: forget it and resolve once more.
             if attempt == 2 or not from_cache:

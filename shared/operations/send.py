@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from shared import base64_content
 from shared.errors import (
+    AccessDenied,
     AppError,
     Detail,
     GraphOutcomeUnknown,
@@ -21,6 +22,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.models import SendRequest, SendResult
+from shared.operations import message_size
 from shared.operations.attachments import UPLOAD_THRESHOLD, file_attachment
 from shared.operations.compose import (
     INLINE_BUDGET,
@@ -28,9 +30,11 @@ from shared.operations.compose import (
     check_attachment_urls,
     check_sender,
     create_draft,
+    decoded_sizes,
     delete_quietly,
     find_by_operation_id,
     mailbox_path,
+    sender_denied,
 )
 from shared.operations.context import OperationContext
 from shared.timestamps import iso, now_utc, parse_iso
@@ -192,6 +196,7 @@ def _issue_send(ctx: OperationContext, path: str) -> None:
 
 def _send_without_copy(request: SendRequest, sender: str, ctx: OperationContext) -> SendResult:
     """sendMail with saveToSentItems=false: everything must fit in one request."""
+    message_size.check(request, decoded_sizes(request).values(), ctx.settings.message_max_bytes)
     attachments: list[dict] = []
     total = 0
     for i, att in enumerate(request.attachments):
@@ -219,11 +224,14 @@ def _send_without_copy(request: SendRequest, sender: str, ctx: OperationContext)
                 )
             ],
         )
-    ctx.graph.post(
-        f"{mailbox_path(sender)}/sendMail",
-        json={
-            "message": build_message(request, ctx.operation_id, attachments),
-            "saveToSentItems": False,
-        },
-    )
+    try:
+        ctx.graph.post(
+            f"{mailbox_path(sender)}/sendMail",
+            json={
+                "message": build_message(request, ctx.operation_id, attachments),
+                "saveToSentItems": False,
+            },
+        )
+    except AccessDenied as exc:
+        raise sender_denied(exc, ctx) from exc
     return SendResult(operation_id=ctx.operation_id, status="sent")

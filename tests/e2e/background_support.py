@@ -177,7 +177,9 @@ def finished(body: dict) -> bool:
 
 
 def sent_copies(boxes: Mailboxes, mailbox: str) -> dict[str, int]:
-    """Operation id → number of messages in `mailbox`'s Sent Items carrying it."""
+    """Operation id → number of messages in `mailbox`'s Sent Items carrying it, once nothing
+    of `mailbox` is in transit any more (so the counts are final)."""
+    boxes.settle(mailbox)
     counts: dict[str, int] = {}
     url = f"users/{mailbox}/mailFolders/sentitems/messages"
     params = {

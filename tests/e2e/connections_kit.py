@@ -280,7 +280,8 @@ def send(devhost, connection: str, sender: str, *, user: str | None = None, subj
 
 
 def sent_items_subjects(sandbox, mailbox: str) -> list[str]:
-    """Subjects in `mailbox`'s Sent Items, read with an app token of the seed app."""
+    """Subjects in `mailbox`'s Sent Items once its Outbox is empty, read with an app token of
+    the seed app."""
     import msal
     import requests
 
@@ -292,15 +293,23 @@ def sent_items_subjects(sandbox, mailbox: str) -> list[str]:
     )
     token = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])["access_token"]
     SEEN_SECRETS.add(token)
-    resp = requests.get(
-        f"{sandbox.url}/v1.0/users/{mailbox}/mailFolders/sentitems/messages",
-        params={"$select": "subject", "$top": "100"},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-        verify=sandbox.ca,
-    )
-    resp.raise_for_status()
-    return [m["subject"] for m in resp.json()["value"]]
+
+    def subjects(folder: str) -> list[str]:
+        resp = requests.get(
+            f"{sandbox.url}/v1.0/users/{mailbox}/mailFolders/{folder}/messages",
+            params={"$select": "subject", "$top": "100"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            verify=sandbox.ca,
+        )
+        resp.raise_for_status()
+        return [m["subject"] for m in resp.json()["value"]]
+
+    # A sent mail reaches Sent Items after the transit time: wait until none is in flight.
+    deadline = time.monotonic() + sandbox.transit_seconds()
+    while subjects("outbox") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return subjects("sentitems")
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from tests.conftest import q
 from tests.functional.mailboxes import Mailboxes, until
 
 ADMIN = "administratie@contoso.test"
@@ -31,7 +32,7 @@ def deliver(host, boxes: Mailboxes) -> dict:
 def test_move_by_internet_message_id_into_new_nested_path_then_to_archive(host, sandbox):
     boxes = Mailboxes(sandbox.url, sandbox.ca)
     received = deliver(host, boxes)
-    imid = boxes.get(f"users/{ANNA}/messages/{received['id']}")["internetMessageId"]
+    imid = boxes.get(f"users/{ANNA}/messages/{q(received['id'])}")["internetMessageId"]
     resp = host.post(
         "/api/mail/move",
         json={

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from sandbox.files import expected_bytes
+from tests.conftest import q
 from tests.functional.mailboxes import Mailboxes, until
 
 ADMIN = "administratie@contoso.test"
@@ -74,7 +75,7 @@ def test_send_as_shared_mailbox_with_everything_intact(host, boxes):
     for who in (ANNA, BRAM, SVC):
         assert until(lambda who=who: boxes.messages(who, "inbox", subject)), who
     received = boxes.messages(ANNA, "inbox", subject)[0]
-    msg = boxes.get(f"users/{ANNA}/messages/{received['id']}")
+    msg = boxes.get(f"users/{ANNA}/messages/{q(received['id'])}")
     assert msg["from"]["emailAddress"]["address"].lower() == ADMIN
     assert msg["ccRecipients"][0]["emailAddress"]["address"] == BRAM
     assert msg["replyTo"][0]["emailAddress"]["address"] == "noreply@contoso.test"

@@ -103,6 +103,15 @@ class Ops:
             "value"
         ]
 
+    def settle(self, mailbox: str) -> None:
+        """Wait until nothing `mailbox` sent is in transit (its Outbox is empty): from then on
+        its Sent Items and the recipients' copies are final and may be counted. Bounded by
+        the sandbox's transit time; fails if mail stays stuck."""
+        in_transit = until(
+            lambda: not self.folder_messages(mailbox, "outbox"), self.sandbox.transit_seconds()
+        )
+        assert in_transit, f"mail of {mailbox} stayed in its Outbox"
+
     def file_url(self, name: str, size: int, seed: str = "1") -> str:
         return f"{self.sandbox.url}/_sandbox/files/{name}?size={size}&seed={seed}"
 

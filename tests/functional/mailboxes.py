@@ -10,7 +10,7 @@ from typing import Any
 import msal
 import requests
 
-from tests.conftest import SEED_CLIENT_ID, SEED_CLIENT_SECRET, SEED_TENANT_ID
+from tests.conftest import SEED_CLIENT_ID, SEED_CLIENT_SECRET, SEED_TENANT_ID, q
 
 
 class Mailboxes:
@@ -43,21 +43,28 @@ class Mailboxes:
         return resp.json()
 
     def messages(self, mailbox: str, folder: str, subject: str | None = None) -> list[dict]:
-        items = self.get(f"users/{mailbox}/mailFolders/{folder}/messages", **{"$top": "200"})
+        items = self.get(f"users/{mailbox}/mailFolders/{q(folder)}/messages", **{"$top": "200"})
         return [m for m in items["value"] if subject is None or m.get("subject") == subject]
+
+    def settle(self, mailbox: str, timeout: float = 30.0) -> None:
+        """Wait until nothing `mailbox` sent is in transit (its Outbox is empty); from then on
+        its Sent Items and the recipients' copies are final. Fails if mail stays stuck."""
+        assert until(lambda: not self.messages(mailbox, "outbox"), timeout), (
+            f"mail of {mailbox} stayed in its Outbox"
+        )
 
     def count_all(self, mailboxes: list[str], folder: str) -> int:
         return sum(len(self.messages(m, folder)) for m in mailboxes)
 
     def attachments(self, mailbox: str, message_id: str) -> dict[str, bytes]:
-        items = self.get(f"users/{mailbox}/messages/{message_id}/attachments")["value"]
+        items = self.get(f"users/{mailbox}/messages/{q(message_id)}/attachments")["value"]
         out = {}
         for item in items:
             data = item.get("contentBytes")
             if data is None:
-                data = self.get(f"users/{mailbox}/messages/{message_id}/attachments/{item['id']}")[
-                    "contentBytes"
-                ]
+                data = self.get(
+                    f"users/{mailbox}/messages/{q(message_id)}/attachments/{q(item['id'])}"
+                )["contentBytes"]
             out[item["name"]] = base64.b64decode(data)
         return out
 

@@ -19,6 +19,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.models import DraftRequest, MoveRequest, SendRequest
+from tests.conftest import q
 from tests.functional.conftest import CONNECTION, Ops, until
 
 ADMIN = "administratie@contoso.test"
@@ -40,12 +41,14 @@ def find(ops: Ops, mailbox: str, folder: str, subject: str) -> list[dict]:
 
 
 def attachments_of(ops: Ops, mailbox: str, message_id: str) -> dict[str, bytes]:
-    items = ops.graph_get(f"users/{mailbox}/messages/{message_id}/attachments")["value"]
+    items = ops.graph_get(f"users/{mailbox}/messages/{q(message_id)}/attachments")["value"]
     out = {}
     for item in items:
         data = item.get("contentBytes")
         if data is None:
-            full = ops.graph_get(f"users/{mailbox}/messages/{message_id}/attachments/{item['id']}")
+            full = ops.graph_get(
+                f"users/{mailbox}/messages/{q(message_id)}/attachments/{q(item['id'])}"
+            )
             data = full["contentBytes"]
         out[item["name"]] = base64.b64decode(data)
     return out
@@ -85,7 +88,7 @@ def test_send_as_shared_mailbox_lands_in_its_sent_items_and_recipients_inboxes(o
     inbox = until(lambda: find(ops, ANNA, "inbox", subject))
     assert len(inbox) == 1 and until(lambda: find(ops, BRAM, "inbox", subject))
     assert until(lambda: find(ops, "svc-docuflow@contoso.test", "inbox", subject))
-    msg = ops.graph_get(f"users/{ANNA}/messages/{inbox[0]['id']}")
+    msg = ops.graph_get(f"users/{ANNA}/messages/{q(inbox[0]['id'])}")
     assert msg["importance"] == "high"
     assert msg["from"]["emailAddress"]["address"].lower() == ADMIN
     assert msg["replyTo"][0]["emailAddress"]["address"] == "noreply@contoso.test"
@@ -93,7 +96,7 @@ def test_send_as_shared_mailbox_lands_in_its_sent_items_and_recipients_inboxes(o
     assert msg["body"]["contentType"].lower() == "html" and "cid:logo" in msg["body"]["content"]
     # Graph returns internetMessageHeaders only when selected.
     selected = ops.graph_get(
-        f"users/{ANNA}/messages/{inbox[0]['id']}", **{"$select": "internetMessageHeaders"}
+        f"users/{ANNA}/messages/{q(inbox[0]['id'])}", **{"$select": "internetMessageHeaders"}
     )
     headers = {h["name"].lower(): h["value"] for h in selected["internetMessageHeaders"]}
     assert headers.get("x-docuflow-case") == "42"
@@ -136,6 +139,7 @@ def test_save_to_sent_items_false_keeps_no_copy(ops: Ops):
     subject = f"nocopy {uuid.uuid4()}"
     operations.send(send_request(subject=subject, saveToSentItems=False), ops.context())
     assert until(lambda: find(ops, ANNA, "inbox", subject))
+    ops.settle(ADMIN)
     assert find(ops, ADMIN, "sentitems", subject) == []
 
 
@@ -168,7 +172,7 @@ def _deliver(ops: Ops, subject: str) -> dict:
 def test_move_by_internet_message_id_into_a_new_nested_path(ops: Ops):
     subject = f"move {uuid.uuid4()}"
     msg = _deliver(ops, subject)
-    imid = ops.graph_get(f"users/{ANNA}/messages/{msg['id']}")["internetMessageId"]
+    imid = ops.graph_get(f"users/{ANNA}/messages/{q(msg['id'])}")["internetMessageId"]
     move = decode(
         MoveRequest,
         json.dumps(
@@ -182,11 +186,11 @@ def test_move_by_internet_message_id_into_a_new_nested_path(ops: Ops):
         ).encode(),
     )
     result = operations.move(move, ops.context())
-    moved = ops.graph_get(f"users/{ANNA}/messages/{result.message_id}")
+    moved = ops.graph_get(f"users/{ANNA}/messages/{q(result.message_id)}")
     assert moved["subject"] == subject and moved["parentFolderId"] == result.destination_folder_id
     inbox = ops.graph_get(f"users/{ANNA}/mailFolders/inbox/childFolders")["value"]
     verwerkt = next(f for f in inbox if f["displayName"] == "Verwerkt")
-    children = ops.graph_get(f"users/{ANNA}/mailFolders/{verwerkt['id']}/childFolders")["value"]
+    children = ops.graph_get(f"users/{ANNA}/mailFolders/{q(verwerkt['id'])}/childFolders")["value"]
     assert [f["id"] for f in children if f["displayName"] == "2026"] == [
         result.destination_folder_id
     ]
@@ -252,4 +256,23 @@ def test_graph_503_past_the_budget_is_graph_unavailable_with_retry_after(ops: Op
         operations.send(send_request(subject=subject), ops.context())
     assert exc.value.retry_after and exc.value.retry_after >= 1
     ops.sandbox.clear_faults()
+    ops.settle(ADMIN)
     assert find(ops, ADMIN, "sentitems", subject) == []
+
+
+def test_move_of_a_malformed_message_id_is_a_field_error(ops: Ops):
+    move = decode(
+        MoveRequest,
+        json.dumps(
+            {
+                "connection": CONNECTION,
+                "mailbox": ANNA,
+                "messageId": "not-a-graph-id",
+                "destination": "archive",
+            }
+        ).encode(),
+    )
+    with pytest.raises(ValidationFailed) as exc:
+        operations.move(move, ops.context())
+    assert [d.field for d in exc.value.details] == ["messageId"]
+    assert exc.value.graph.code == "ErrorInvalidIdMalformed"

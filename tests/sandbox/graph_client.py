@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import time
+from collections.abc import Callable
+from typing import Any
 
 import msal
 import requests
 
-from tests.conftest import SEED_CLIENT_ID, SEED_CLIENT_SECRET, SEED_PASSWORD, SEED_TENANT_ID
+from tests.conftest import SEED_CLIENT_ID, SEED_CLIENT_SECRET, SEED_PASSWORD, SEED_TENANT_ID, q
 
 ADMIN = "administratie@contoso.test"
 ANNA = "anna@contoso.test"
@@ -94,8 +97,20 @@ def sent_items(g: Graph, mailbox: str, **params) -> list[dict]:
     return g.ok("GET", f"users/{mailbox}/mailFolders/sentitems/messages", params=params)["value"]
 
 
+def eventually(probe: Callable[[], Any], timeout: float) -> Any:
+    """Poll `probe` until it returns something truthy or `timeout` passes; returns the last
+    value. Sent mail reaches Sent Items and recipients after the transit time (sentCopyDelayMs),
+    so tests wait for it with a deadline derived from that (Sandbox.transit_seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
 def files_of(g: Graph, mailbox: str, message_id: str) -> dict[str, bytes]:
-    value = g.ok("GET", f"users/{mailbox}/messages/{message_id}/attachments")["value"]
+    value = g.ok("GET", f"users/{mailbox}/messages/{q(message_id)}/attachments")["value"]
     return {a["name"]: base64.b64decode(a["contentBytes"]) for a in value}
 
 

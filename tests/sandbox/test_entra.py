@@ -66,7 +66,9 @@ def test_app_token_carries_roles_and_verifies_against_jwks(fresh_sandbox):
         result["access_token"], key, algorithms=["RS256"], audience="https://graph.microsoft.com"
     )
     assert claims["tid"] == SEED_TENANT_ID
-    assert claims["iss"] == f"{fresh_sandbox.url}/{SEED_TENANT_ID}/v2.0"
+    # A v1.0 token, as Entra issues for Graph whichever endpoint asked (access-tokens.md).
+    assert claims["iss"] == f"https://sts.windows.net/{SEED_TENANT_ID}/"
+    assert claims["ver"] == "1.0"
     assert sorted(claims["roles"]) == ["Mail.ReadWrite", "Mail.Send"]
     assert claims["appid"] == SEED_CLIENT_ID
     assert "scp" not in claims

@@ -10,6 +10,7 @@ import threading
 import pytest
 import requests
 
+from tests.conftest import q
 from tests.sandbox.graph_client import (
     ADMIN,
     ANNA,
@@ -17,6 +18,7 @@ from tests.sandbox.graph_client import (
     Graph,
     app_token,
     draft,
+    eventually,
     rcpt,
     sent_items,
     upload,
@@ -73,7 +75,7 @@ def test_attachment_post_over_3mb_is_413(g):
         "name": "big.bin",
         "contentBytes": base64.b64encode(b"\0" * (3 * MB + 1)).decode(),
     }
-    resp = g.post(f"users/{ADMIN}/messages/{msg['id']}/attachments", json=body)
+    resp = g.post(f"users/{ADMIN}/messages/{q(msg['id'])}/attachments", json=body)
     assert resp.status_code == 413
 
 
@@ -82,7 +84,7 @@ def test_upload_session_refuses_out_of_order_and_oversized_chunks(g, fresh_sandb
     data = bytes(range(256)) * (6 * MB // 256)
     session = g.ok(
         "POST",
-        f"users/{ADMIN}/messages/{msg['id']}/attachments/createUploadSession",
+        f"users/{ADMIN}/messages/{q(msg['id'])}/attachments/createUploadSession",
         201,
         json={"AttachmentItem": {"attachmentType": "file", "name": "a.bin", "size": len(data)}},
     )
@@ -101,7 +103,7 @@ def test_upload_session_refuses_out_of_order_and_oversized_chunks(g, fresh_sandb
     assert too_big.status_code == 413
     assert [r.status_code for r in upload(url, fresh_sandbox.ca, data)] == [200, 201]
     small = g.post(
-        f"users/{ADMIN}/messages/{msg['id']}/attachments/createUploadSession",
+        f"users/{ADMIN}/messages/{q(msg['id'])}/attachments/createUploadSession",
         json={"AttachmentItem": {"attachmentType": "file", "name": "s.bin", "size": 1000}},
     )
     assert small.status_code == 400
@@ -141,13 +143,17 @@ def test_accept_then_drop_on_send_drops_the_connection_but_the_mail_is_sent(g, f
     msg = draft(g)
     fresh_sandbox.add_fault(method="POST", path=r"/send$", action="accept_then_drop", times=1)
     with pytest.raises(requests.ConnectionError):
-        g.post(f"users/{ADMIN}/messages/{msg['id']}/send")
+        g.post(f"users/{ADMIN}/messages/{q(msg['id'])}/send")
     imid = msg["internetMessageId"]
-    found = sent_items(g, ADMIN, **{"$filter": f"internetMessageId eq '{imid}'"})
+    found = eventually(
+        lambda: sent_items(g, ADMIN, **{"$filter": f"internetMessageId eq '{imid}'"}),
+        fresh_sandbox.transit_seconds(),
+    )
     assert [m["subject"] for m in found] == [msg["subject"]]
 
 
-def test_send_rate_when_turned_on_throttles_the_mailbox(g, fresh_sandbox):
+def test_send_rate_is_on_by_default_and_configurable(g, fresh_sandbox):
+    assert fresh_sandbox.limits()["sendRatePerMinute"] == 30  # Exchange's rate, by default
     limits = fresh_sandbox.control("PATCH", "limits", json={"sendRatePerMinute": 2}).json()
     assert limits["sendRatePerMinute"] == 2
     message = {"message": {"subject": "r", "toRecipients": [rcpt(ANNA)]}}
@@ -155,7 +161,7 @@ def test_send_rate_when_turned_on_throttles_the_mailbox(g, fresh_sandbox):
     assert [r.status_code for r in statuses] == [202, 202, 429]
     assert int(statuses[2].headers["Retry-After"]) >= 1
     fresh_sandbox.reset()
-    assert fresh_sandbox.control("GET", "limits").json()["sendRatePerMinute"] is None
+    assert fresh_sandbox.limits()["sendRatePerMinute"] == 30
     assert g.post(f"users/{ADMIN}/sendMail", json=message).status_code == 202
 
 

@@ -74,8 +74,11 @@ def test_expand_with_inner_filter_and_select_parse():
         odata.parse_select("subject;drop")
 
 
-def test_top_is_bounded_and_validated():
+def test_top_is_1_to_1000_and_anything_else_is_refused():
+    """user-list-messages.md: "Use `$top` to customize the page size, within the range of 1
+    and 1000" (the sandbox used to clamp 1001 to 1000 silently)."""
     assert odata.parse_top(None, 10) == 10
-    assert odata.parse_top("5000", 10) == 1000
-    with pytest.raises(odata.ODataError):
-        odata.parse_top("-1", 10)
+    assert odata.parse_top("1000", 10) == 1000
+    for bad in ("1001", "5000", "0", "-1", "ten"):
+        with pytest.raises(odata.ODataError):
+            odata.parse_top(bad, 10)

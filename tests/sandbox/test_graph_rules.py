@@ -7,7 +7,7 @@ import pytest
 from sandbox.context import GRAPH_RESOURCE, Principal
 from sandbox.graph import model
 from sandbox.graph.errors import GraphError
-from sandbox.graph.permissions import check_mailbox_access, resolve_sender
+from sandbox.graph.permissions import check_mailbox_access, check_send_through, resolve_sender
 from sandbox.graph.throttle import Throttle
 
 TENANT = "8f3c1a52-0000-4000-8000-00000000c0de"
@@ -48,7 +48,9 @@ def test_app_needs_its_roles():
     assert code_of(check_mailbox_access, reader, "x@contoso.test", frozenset(), write=True) == (
         "ErrorAccessDenied"
     )
-    assert code_of(resolve_sender, reader, "x@contoso.test", frozenset()) == "ErrorAccessDenied"
+    assert code_of(
+        resolve_sender, reader, "x@contoso.test", frozenset(), acting="x@contoso.test"
+    ) == ("ErrorAccessDenied")
 
 
 def test_delegated_other_mailbox_needs_shared_scope_and_full_access():
@@ -65,16 +67,49 @@ def test_delegated_other_mailbox_needs_shared_scope_and_full_access():
 
 
 def test_send_as_and_send_on_behalf_decide_the_sender():
-    assert resolve_sender(SVC, "adm@contoso.test", frozenset({"SendAs"})) == "adm@contoso.test"
-    assert resolve_sender(SVC, "adm@contoso.test", frozenset({"SendOnBehalf"})) == (
-        "svc-docuflow@contoso.test"
-    )
-    assert resolve_sender(SVC, "adm@contoso.test", frozenset({"SendAs", "SendOnBehalf"})) == (
+    svc = "svc-docuflow@contoso.test"
+    assert resolve_sender(SVC, "adm@contoso.test", frozenset({"SendAs"}), acting=svc) == (
         "adm@contoso.test"
     )
-    assert code_of(resolve_sender, SVC, "bram@contoso.test", frozenset()) == "ErrorSendAsDenied"
-    assert code_of(resolve_sender, PLAIN, "adm@contoso.test", FULL) == "ErrorSendAsDenied"
-    assert resolve_sender(APP, "bram@contoso.test", frozenset()) == "bram@contoso.test"
+    assert resolve_sender(SVC, "adm@contoso.test", frozenset({"SendOnBehalf"}), acting=svc) == (svc)
+    both = frozenset({"SendAs", "SendOnBehalf"})
+    assert resolve_sender(SVC, "adm@contoso.test", both, acting=svc) == "adm@contoso.test"
+    assert code_of(resolve_sender, SVC, "bram@contoso.test", frozenset(), acting=svc) == (
+        "ErrorSendAsDenied"
+    )
+    anna = "anna@contoso.test"
+    assert code_of(resolve_sender, PLAIN, "adm@contoso.test", FULL, acting=anna) == (
+        "ErrorSendAsDenied"
+    )
+
+
+def test_an_app_sends_as_the_url_mailbox_and_needs_send_as_for_any_other_from():
+    """outlook-send-mail-from-other-user.md: an app with Mail.Send sends as a user "by sending
+    the mail normally through the user's mailbox"; another address in `from` needs Send As (or
+    Send on Behalf) of that mailbox like any sender, else ErrorSendAsDenied."""
+    svc, bram = "svc-docuflow@contoso.test", "bram@contoso.test"
+    assert resolve_sender(APP, bram, frozenset(), acting=bram) == bram
+    assert code_of(resolve_sender, APP, bram, frozenset(), acting=svc) == "ErrorSendAsDenied"
+    assert resolve_sender(APP, "adm@contoso.test", frozenset({"SendAs"}), acting=svc) == (
+        "adm@contoso.test"
+    )
+    assert resolve_sender(APP, "adm@contoso.test", frozenset({"SendOnBehalf"}), acting=svc) == (svc)
+
+
+def test_sending_through_another_mailbox_needs_full_access_on_it():
+    """outlook-send-mail-from-other-user.md, "Sent Items behavior": sending through
+    /users/{from} "must have the Full Access mailbox permission in addition to either the Send
+    on Behalf or Send As permission"; without it Exchange cannot open the mailbox (403
+    ErrorAccessDenied, microsoft-graph-docs issue 9429)."""
+    send_as_only = frozenset({"SendAs"})
+    assert code_of(check_send_through, SVC, "adm@contoso.test", send_as_only) == (
+        "ErrorAccessDenied"
+    )
+    assert code_of(check_send_through, SVC, "adm@contoso.test", FULL) is None
+    assert code_of(check_send_through, SVC, "svc-docuflow@contoso.test", frozenset()) is None
+    assert code_of(check_send_through, APP, "bram@contoso.test", frozenset()) is None
+    # Full Access without the .Shared send scope is not enough either.
+    assert code_of(check_send_through, PLAIN, "adm@contoso.test", FULL) == "ErrorAccessDenied"
 
 
 class FakeClock:
@@ -112,7 +147,7 @@ def test_budget_per_ten_minutes_recovers_after_the_window():
         pass
 
 
-def test_send_rate_is_off_by_default_and_limits_per_minute_when_on():
+def test_send_rate_is_off_when_none_and_limits_per_minute_when_on():
     clock = FakeClock()
     limits = {"sendRatePerMinute": None}
     throttle = Throttle(lambda: limits, clock)

@@ -123,6 +123,7 @@ def test_every_user_is_a_mailbox_and_grants_match_the_seed(directory):
         "bram@contoso.test",
         "carla@contoso.test",
         "administratie@contoso.test",
+        "svc-sendas@contoso.test",
     }
     svc = "svc-docuflow@contoso.test"
     assert directory.rights("contoso.test", svc, "administratie@contoso.test") == {
@@ -134,6 +135,11 @@ def test_every_user_is_a_mailbox_and_grants_match_the_seed(directory):
         "SendOnBehalf"
     }
     assert directory.user("contoso.test", "carla@contoso.test").mfa_required
+    # Send As without Full Access: the account that shows what sending through a mailbox's URL
+    # needs besides Send As.
+    assert directory.rights(
+        "contoso.test", "svc-sendas@contoso.test", "administratie@contoso.test"
+    ) == {"SendAs"}
 
 
 def test_verify_refuses_a_token_of_another_tenant_and_resource(directory, tmp_path):

@@ -10,7 +10,15 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.browser import chromium
-from tests.sandbox.graph_client import ADMIN, ANNA, Graph, app_token, rcpt
+from tests.sandbox.graph_client import (
+    ADMIN,
+    ANNA,
+    Graph,
+    app_token,
+    eventually,
+    rcpt,
+    sent_items,
+)
 
 pytestmark = pytest.mark.browser
 HOSTILE = (
@@ -39,6 +47,7 @@ def page(browser: Browser, fresh_sandbox) -> Iterator[Page]:
 
 
 def send(sandbox, subject: str, html: str, attachment: bytes | None = None) -> None:
+    """Send as administratie and wait until the mail went out (its Sent Items copy is there)."""
     g = Graph(sandbox.url, sandbox.ca, app_token(sandbox.url))
     message: dict = {
         "subject": subject,
@@ -55,6 +64,7 @@ def send(sandbox, subject: str, html: str, attachment: bytes | None = None) -> N
             }
         ]
     assert g.post(f"users/{ADMIN}/sendMail", json={"message": message}).status_code == 202
+    assert eventually(lambda: sent_items(g, ADMIN), sandbox.transit_seconds())
 
 
 def test_a_sent_message_is_reachable_by_clicking_and_its_attachment_downloads(

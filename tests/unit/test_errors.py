@@ -57,6 +57,7 @@ def test_graph_statuses_map_to_our_codes():
         (404, "ErrorItemNotFound"): "message_not_found",
         (404, "ErrorInvalidUser"): "mailbox_not_found",
         (413, None): "payload_too_large",
+        (400, "ErrorMessageSizeExceeded"): "payload_too_large",
         (400, "InvalidInternetMessageHeader"): "validation_failed",
         (403, "ErrorAccessDenied"): "access_denied",
         (500, "InternalServerError"): "graph_error",
