@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import io
 import logging
+import re
 import socket
 import ssl
 import struct
@@ -67,6 +68,38 @@ class SandboxServer(ThreadingHTTPServer):
             request.close()
 
 
+_MAX_LINE = 4096  # a chunk-size line or a trailer field
+_HEX_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+class BodyTooLarge(Exception):
+    """The request body is (or is declared) over MAX_BODY_BYTES (413)."""
+
+
+class BadFraming(Exception):
+    """A Content-Length or chunked framing that HTTP/1.1 (RFC 9112) does not allow (400)."""
+
+
+def _chunk_size(line: bytes) -> int:
+    """A chunk-size line's size: hex digits only (no sign, prefix or underscore), extensions
+    after `;` ignored; BadFraming otherwise."""
+    if len(line) > _MAX_LINE or not line.endswith(b"\n"):
+        raise BadFraming("a chunk-size line is missing or too long")
+    size = line.split(b";", 1)[0].strip()
+    if not _HEX_SIZE.fullmatch(size):
+        raise BadFraming(f"chunk size {size[:20]!r} is not hexadecimal")
+    return int(size, 16)
+
+
+def _content_length(value: str | None) -> int:
+    """Content-Length as RFC 9110 8.6 allows it (digits only); BadFraming otherwise."""
+    if value is None:
+        return 0
+    if not value.strip().isdigit() or not value.strip().isascii():
+        raise BadFraming(f"Content-Length {value[:20]!r} is not a number")
+    return int(value)
+
+
 class RequestHandler(BaseHTTPRequestHandler):
     """One connection: parses requests, applies faults, runs the route, writes the response."""
 
@@ -82,22 +115,25 @@ class RequestHandler(BaseHTTPRequestHandler):
         """Quiet: the request log (GET /_sandbox/requests) is the record."""
 
     def _read_body(self) -> bytes:
+        """The request body; BodyTooLarge over the cap, BadFraming for framing refused (400)."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            if self.headers.get("Content-Length") is not None:
+                raise BadFraming("both Content-Length and chunked")  # a smuggling vector
             chunks, total = [], 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
+            while size := _chunk_size(self.rfile.readline(_MAX_LINE + 1)):
                 total += size
                 if total > MAX_BODY_BYTES:
-                    raise ValueError("body too large")
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
+                    raise BodyTooLarge
+                data = self.rfile.read(size)
+                if len(data) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                    raise BadFraming("a chunk is shorter than its size")
+                chunks.append(data)
+            while self.rfile.readline(_MAX_LINE + 1) not in (b"\r\n", b"\n", b""):
+                pass  # trailers are read and ignored
+            return b"".join(chunks)
+        length = _content_length(self.headers.get("Content-Length"))
         if length > MAX_BODY_BYTES:
-            raise ValueError("body too large")
+            raise BodyTooLarge
         return self.rfile.read(length) if length else b""
 
     def _dispatch(self) -> None:
@@ -131,15 +167,22 @@ class RequestHandler(BaseHTTPRequestHandler):
         chunked_in = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
         try:
             if streams and not chunked_in:
-                length = int(self.headers.get("Content-Length") or 0)
+                length = _content_length(self.headers.get("Content-Length"))
                 request.stream = BodyReader(self.rfile, length)
             else:
                 request.body = self._read_body()
-        except ValueError:
+        except BodyTooLarge:
             self.close_connection = True
             self._finish_log(entry, request, started, 413)
             too_large = {"error": {"code": "RequestTooLarge", "message": "The body is too large."}}
             self._send(request, Response.json(too_large, 413), request_id)
+            return
+        except BadFraming as exc:
+            # As IIS/HTTP.sys in front of Graph does: a malformed body framing is a plain 400.
+            self.close_connection = True
+            self._finish_log(entry, request, started, 400)
+            bad = {"error": {"code": "BadRequest", "message": f"Malformed request body: {exc}"}}
+            self._send(request, Response.json(bad, 400), request_id)
             return
         if streams and request.stream is None:
             request.stream = io.BytesIO(request.body)
