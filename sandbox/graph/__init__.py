@@ -67,7 +67,7 @@ def register(ctx: SandboxContext):
     ctx.router.add(
         ("PUT", "DELETE"), r"/upload/attachmentSessions/(?P<session>[\w-]+)", uploads.put
     )
-    control.register(ctx, store, seed_limits)
+    control.register(ctx, store, seed_limits, throttle)
 
     def reset() -> None:
         svc.outbox.reset()

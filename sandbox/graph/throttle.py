@@ -1,5 +1,7 @@
 """Graph's Outlook throttles per app and mailbox: concurrent requests, a 10-minute request
-budget, an upload volume per 5 minutes, and Exchange's message submission rate.
+budget, an upload volume per 5 minutes, and Exchange's message submission rate; and what the
+throttles saw (`stats`: the most concurrent requests per app+mailbox, refused ones included,
+and the most submissions per mailbox in any sending window), for tests and benchmarks.
 
 throttling-limits.md (Outlook service limits, "evaluated for each app ID and mailbox
 combination"): 10,000 API requests in a 10-minute period, four concurrent requests, 150 MB
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -44,6 +46,7 @@ class Throttle:
         self._calls: dict[tuple, deque[float]] = {}
         self._uploads: dict[tuple, deque[tuple[float, int]]] = {}
         self._sends: dict[str, deque[float]] = {}
+        self._stats = _Stats()
 
     def reset(self) -> None:
         with self._lock:
@@ -51,6 +54,20 @@ class Throttle:
             self._calls.clear()
             self._uploads.clear()
             self._sends.clear()
+            self._stats = _Stats()
+
+    def reset_stats(self) -> None:
+        """Forget what the throttles saw (the limits' own counts stay)."""
+        with self._lock:
+            self._stats = _Stats()
+
+    def stats(self) -> dict[str, Any]:
+        """What the throttles saw since the last reset: per app+mailbox key the most requests
+        in flight at once (refused ones counted: it is what the client tried) and the refusals
+        by limit; per sending mailbox the most submissions (accepted, held or refused) in any
+        sending window, and the refusals."""
+        with self._lock:
+            return self._stats.render()
 
     @contextmanager
     def slot(self, key: tuple) -> Iterator[None]:
@@ -60,20 +77,29 @@ class Throttle:
         budget = int(limits.get("requestsPer10Minutes") or 0)
         now = self._clock()
         with self._lock:
-            if concurrent and self._active.get(key, 0) >= concurrent:
-                raise throttled(1, "MailboxConcurrency")
-            calls = self._calls.setdefault(key, deque())
-            while calls and calls[0] <= now - WINDOW_SECONDS:
-                calls.popleft()
-            if budget and len(calls) >= budget:
-                wait = math.ceil(calls[0] + WINDOW_SECONDS - now)
-                raise throttled(max(1, wait), "resource")
+            stats = self._stats
+            stats.arrive(key)
+            try:
+                if concurrent and self._active.get(key, 0) >= concurrent:
+                    stats.refuse(key, "MailboxConcurrency")
+                    raise throttled(1, "MailboxConcurrency")
+                calls = self._calls.setdefault(key, deque())
+                while calls and calls[0] <= now - WINDOW_SECONDS:
+                    calls.popleft()
+                if budget and len(calls) >= budget:
+                    wait = math.ceil(calls[0] + WINDOW_SECONDS - now)
+                    stats.refuse(key, "resource")
+                    raise throttled(max(1, wait), "resource")
+            except BaseException:
+                stats.leave(key)
+                raise
             calls.append(now)
             self._active[key] = self._active.get(key, 0) + 1
         try:
             yield
         finally:
             with self._lock:
+                stats.leave(key)
                 left = self._active.get(key, 1) - 1
                 if left:
                     self._active[key] = left
@@ -110,11 +136,13 @@ class Throttle:
             return
         now = self._clock()
         with self._lock:
+            self._stats.submit(mailbox.lower(), now)
             sends = self._sends.setdefault(mailbox.lower(), deque())
             while sends and sends[0] <= now - SEND_WINDOW_SECONDS:
                 sends.popleft()
             if len(sends) >= int(rate):
                 wait = math.ceil(sends[0] + SEND_WINDOW_SECONDS - now)
+                self._stats.refuse_send(mailbox.lower())
                 raise throttled(max(1, wait), "MessageSubmissionRate")
             sends.append(now)
 
@@ -126,11 +154,79 @@ class Throttle:
             return 0.0
         now = self._clock()
         with self._lock:
+            self._stats.submit(mailbox.lower(), now)
             sends = self._sends.setdefault(mailbox.lower(), deque())
             while sends and sends[0] <= now - SEND_WINDOW_SECONDS:
                 sends.popleft()
             departure = now
             if len(sends) >= int(rate):
                 departure = max(now, sends[-int(rate)] + SEND_WINDOW_SECONDS)
+                self._stats.hold(mailbox.lower())
             sends.append(departure)
             return departure - now
+
+
+class _Stats:
+    """What the throttles saw (the caller holds the throttle's lock)."""
+
+    def __init__(self) -> None:
+        self.in_flight: Counter[tuple] = Counter()
+        self.peak: Counter[tuple] = Counter()
+        self.requests: Counter[tuple] = Counter()
+        self.refused: dict[tuple, Counter[str]] = {}
+        self.submissions: dict[str, deque[float]] = {}
+        self.peak_sends: Counter[str] = Counter()
+        self.total_sends: Counter[str] = Counter()
+        self.refused_sends: Counter[str] = Counter()
+        self.held_sends: Counter[str] = Counter()
+
+    def arrive(self, key: tuple) -> None:
+        self.requests[key] += 1
+        self.in_flight[key] += 1
+        self.peak[key] = max(self.peak[key], self.in_flight[key])
+
+    def leave(self, key: tuple) -> None:
+        self.in_flight[key] -= 1
+
+    def refuse(self, key: tuple, limit: str) -> None:
+        self.refused.setdefault(key, Counter())[limit] += 1
+
+    def submit(self, mailbox: str, now: float) -> None:
+        window = self.submissions.setdefault(mailbox, deque())
+        while window and window[0] <= now - SEND_WINDOW_SECONDS:
+            window.popleft()
+        window.append(now)
+        self.total_sends[mailbox] += 1
+        self.peak_sends[mailbox] = max(self.peak_sends[mailbox], len(window))
+
+    def refuse_send(self, mailbox: str) -> None:
+        self.refused_sends[mailbox] += 1
+
+    def hold(self, mailbox: str) -> None:
+        self.held_sends[mailbox] += 1
+
+    def render(self) -> dict[str, Any]:
+        return {
+            "mailboxes": [
+                {
+                    "tenantId": key[0],
+                    "appId": key[1],
+                    "mailboxId": key[2],
+                    "requests": self.requests[key],
+                    "peakConcurrent": self.peak[key],
+                    "refused": dict(self.refused.get(key, {})),
+                }
+                for key in self.requests
+            ],
+            "senders": [
+                {
+                    "mailbox": mailbox,
+                    "submissions": self.total_sends[mailbox],
+                    "peakPerWindow": self.peak_sends[mailbox],
+                    "refused": self.refused_sends[mailbox],
+                    "held": self.held_sends[mailbox],
+                }
+                for mailbox in self.total_sends
+            ],
+            "sendWindowSeconds": SEND_WINDOW_SECONDS,
+        }

@@ -178,3 +178,49 @@ def test_status_faults_apply_to_graph_paths(g, fresh_sandbox):
     first = g.get(f"users/{ADMIN}/mailFolders/inbox")
     assert first.status_code == 503 and first.headers["Retry-After"] == "2"
     assert g.get(f"users/{ADMIN}/mailFolders/inbox").status_code == 200
+
+
+def test_the_throttle_reports_the_most_concurrent_requests_and_submissions_it_saw(
+    g, fresh_sandbox, token
+):
+    """GET /_sandbox/throttle: what a client tried, refused requests included (the acceptance
+    of shared limits reads it), per app+mailbox and per sending mailbox; DELETE forgets it."""
+    fresh_sandbox.add_fault(
+        method="GET",
+        path=r"^/v1\.0/users/anna@contoso\.test/messages$",
+        action="delay",
+        delayMs=800,
+    )
+    start = threading.Barrier(6)
+
+    def call() -> None:
+        client = Graph(fresh_sandbox.url, fresh_sandbox.ca, token)
+        start.wait(timeout=10)
+        client.get(f"users/{ANNA}/messages")
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    fresh_sandbox.control("PATCH", "limits", json={"sendRatePerMinute": 2})
+    message = {"message": {"subject": "r", "toRecipients": [rcpt(ANNA)]}}
+    assert [g.post(f"users/{ADMIN}/sendMail", json=message).status_code for _ in range(3)] == [
+        202,
+        202,
+        429,
+    ]
+
+    seen = fresh_sandbox.control("GET", "throttle").json()
+    [anna] = [m for m in seen["mailboxes"] if m["mailbox"] == ANNA]
+    # Four held their slot; each refused one arrived while they did (it leaves at once).
+    assert 5 <= anna["peakConcurrent"] <= 6 and anna["requests"] == 6
+    assert anna["refused"] == {"MailboxConcurrency": 2}
+    [admin] = [s for s in seen["senders"] if s["mailbox"] == ADMIN]
+    assert (admin["submissions"], admin["peakPerWindow"], admin["refused"]) == (3, 3, 1)
+    assert seen["sendWindowSeconds"] == 60
+
+    fresh_sandbox.control("DELETE", "throttle")
+    assert fresh_sandbox.control("GET", "throttle").json()["mailboxes"] == []
+    # The limit's own count stays: the window still holds the two accepted sends.
+    assert g.post(f"users/{ADMIN}/sendMail", json=message).status_code == 429
