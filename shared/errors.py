@@ -137,6 +137,11 @@ class Throttled(AppError):
     code, status = "throttled", 429
 
 
+class MailboxBusy(Throttled):
+    """The mailbox's shared limits (slots, send rate, a server's pause) leave no room soon:
+    come back after `retry_after` (queued work is re-scheduled, never counted as a failure)."""
+
+
 class IdempotencyConflict(AppError):
     """The idempotency key was used before with a different payload."""
 

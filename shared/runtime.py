@@ -19,7 +19,8 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from shared.api.replay import TableNonceStore
     from shared.graph.folders import FolderCache
-    from shared.identity.connections import ConnectionRegistry
+    from shared.graph.limiter import MailboxLimits, MailboxPolicy
+    from shared.identity.connections import Connection, ConnectionRegistry
     from shared.identity.delegated_tokens import UserTokenProvider
     from shared.identity.secrets import SecretStore
     from shared.identity.signin_hooks import SignInHooks
@@ -75,6 +76,7 @@ class Runtime:
         *,
         store: OperationStore | None = None,
         queues: Queues | None = None,
+        mailbox_limits: MailboxLimits | None = None,
     ) -> None:
         self.settings = settings
         self._secret_client_factory = secret_client_factory
@@ -84,6 +86,8 @@ class Runtime:
             self.__dict__["store"] = store
         if queues is not None:
             self.__dict__["queues"] = queues
+        if mailbox_limits is not None:
+            self.__dict__["mailbox_limits"] = mailbox_limits
 
     # --- identity ----------------------------------------------------------------------------
 
@@ -140,11 +144,53 @@ class Runtime:
 
     @part
     def graph_session(self) -> Any:
-        """The pooled Graph session with ≤ 4 in-flight requests per mailbox per instance."""
-        from shared.graph.limiter import MailboxLimitedSession
+        """The pooled Graph session (the mailbox limits are applied by each GraphClient)."""
         from shared.sessions import pooled_session
 
-        return MailboxLimitedSession(pooled_session(self.settings.ca_bundle))
+        return pooled_session(self.settings.ca_bundle)
+
+    @part
+    def mailbox_limits(self) -> MailboxLimits:
+        """Per-mailbox limits: shared by every instance in Table Storage (per instance while
+        it is down), or per instance only (MAILBOX_LIMITS=instance)."""
+        from shared.graph.limiter import InstanceLimits
+
+        if self.settings.mailbox_limits == "instance":
+            return InstanceLimits(pacing=False)
+        from shared.graph.shared_limits import TableMailboxLimits
+        from shared.settings import MAILBOX_LIMITS_TABLE
+        from shared.work.table_store import make_table_client
+
+        def table() -> Any:
+            # Fail fast: a limiter that waits on storage would hold up every Graph call.
+            return make_table_client(
+                self.settings,
+                MAILBOX_LIMITS_TABLE,
+                retry_total=1,
+                connection_timeout=3,
+                read_timeout=5,
+            )
+
+        return TableMailboxLimits(table, slot_seconds=self.settings.mailbox_slot_seconds)
+
+    def mailbox_policy(self, connection: Connection) -> MailboxPolicy:
+        """The connection's mailbox limits: its own where it sets them, else the app's."""
+        from shared.graph.limiter import MailboxPolicy
+
+        own, app = connection.mailbox_limits, self.settings
+        return MailboxPolicy(
+            concurrent=own.concurrent_requests or app.mailbox_concurrent_requests,
+            sends_per_minute=(
+                app.mailbox_sends_per_minute
+                if own.sends_per_minute is None
+                else own.sends_per_minute
+            ),
+            requests_per_10_minutes=(
+                app.mailbox_requests_per_10_minutes
+                if own.requests_per_10_minutes is None
+                else own.requests_per_10_minutes
+            ),
+        )
 
     @part
     def attachment_session(self) -> Any:
@@ -230,9 +276,21 @@ class Runtime:
     ) -> OperationContext:
         """Raises UnknownConnection, SecretsUnavailable, NotImplementedYet (mode)."""
         from shared.graph.client import GraphClient
+        from shared.graph.limiter import MailboxGate
         from shared.operations.context import OperationContext, Progress
 
         connection = self.connections.get(connection_name)
+        progress = progress or Progress()
+        gate = MailboxGate(
+            self.mailbox_limits,
+            tenant=connection.tenant_id,
+            app=connection.client_id,
+            policy=self.mailbox_policy(connection),
+            tag=operation_id,
+            # Queued and `auto` work can come back for a departure booked ahead.
+            book_ahead=progress.durable,
+            max_wait=self.settings.mailbox_wait_seconds,
+        )
         graph = GraphClient(
             base_url=connection.graph_base_url,
             token=self.tokens.source(connection, user),
@@ -240,6 +298,7 @@ class Runtime:
             retry_budget=self.settings.graph_retry_budget_seconds,
             session=self.graph_session,
             client_request_id=operation_id,
+            limits=gate,
         )
         return OperationContext(
             operation_id=operation_id,
@@ -249,7 +308,7 @@ class Runtime:
             http=self.attachment_session,
             guarded_http=self.guarded_session,
             folders=self.folders,
-            progress=progress or Progress(),
+            progress=progress,
         )
 
 

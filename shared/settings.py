@@ -20,6 +20,10 @@ QUEUES = (QUEUE_SEND, QUEUE_MOVE, QUEUE_DRAFT)
 OPERATIONS_TABLE = "operations"
 # Single-use request-signature nonces (shared.api.replay), created on first use.
 NONCES_TABLE = "requestnonces"
+# Per-mailbox limits shared by every instance (shared.graph.shared_limits), created on first use.
+MAILBOX_LIMITS_TABLE = "mailboxlimits"
+# Every table the app uses: infra/ declares each of them (tests/infra checks it).
+TABLES = (OPERATIONS_TABLE, NONCES_TABLE, MAILBOX_LIMITS_TABLE)
 
 # The variables' names, for the modules that name them too (the queue triggers, the devhost's
 # local.settings.json, the admin command line); each field below says which one it reads.
@@ -69,6 +73,16 @@ def setting(
 
 def _optional_int(value: str) -> int | None:
     return max(1, int(value))
+
+
+MAILBOX_LIMIT_MODES = ("shared", "instance")
+
+
+def _limits_mode(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in MAILBOX_LIMIT_MODES:
+        raise ValueError(f"MAILBOX_LIMITS is one of {', '.join(MAILBOX_LIMIT_MODES)}")
+    return mode
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,21 @@ class Settings:
     # How long a resumed send waits for the Sent Items copy of a `/send` it issued before it
     # gives up with `send_unconfirmed` (Exchange files the copy once the mail has gone out).
     send_confirm_seconds: float = setting("SEND_CONFIRM_SECONDS", default=900.0)
+    # Per-mailbox limits (docs/operations.md, "Mailbox limits"): "shared" keeps them for every
+    # instance together in Table Storage (falling back to per instance while it is down);
+    # "instance" keeps concurrency per instance only and paces nothing (the old behaviour).
+    mailbox_limits: str = setting("MAILBOX_LIMITS", default="shared", parse=_limits_mode)
+    # Graph's Outlook limits per app and mailbox, and Exchange's sending rate per mailbox
+    # (0: not paced / not counted); a connection's `mailboxLimits` overrides them.
+    mailbox_concurrent_requests: int = setting("MAILBOX_CONCURRENT_REQUESTS", default=4)
+    mailbox_sends_per_minute: int = setting("MAILBOX_SENDS_PER_MINUTE", default=30)
+    mailbox_requests_per_10_minutes: int = setting(
+        "MAILBOX_REQUESTS_PER_10_MINUTES", default=10_000
+    )
+    # How long a claimed slot lasts unless renewed (a killed instance's slots free after it),
+    # and how long a call waits for a slot or its departure before it is re-scheduled.
+    mailbox_slot_seconds: float = setting("MAILBOX_SLOT_SECONDS", default=15.0)
+    mailbox_wait_seconds: float = setting("MAILBOX_WAIT_SECONDS", default=10.0)
     # requests' own CA bundle variables, read once for our sessions (no per-request scan).
     ca_bundle: str = setting("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", default="")
 

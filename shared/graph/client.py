@@ -7,6 +7,7 @@ was lost, and the mapped Graph error (`SendAsDenied`, `MessageNotFound`, ...) ot
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from shared.errors import (
     MessageNotFound,
     from_graph_error,
 )
+from shared.graph.limiter import MailboxGate, is_submission, mailbox_of
 from shared.graph.retry import RETRY_STATUSES, maybe_processed, next_delay, parse_retry_after
 from shared.sessions import pooled_session
 
@@ -102,6 +104,9 @@ class GraphClient:
     request_ids: list[str] = field(default_factory=list)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    # The mailbox limits every call to a mailbox goes through (shared.graph.limiter); None:
+    # unlimited (tests of the client alone).
+    limits: MailboxGate | None = None
 
     def url(self, path: str) -> str:
         if path.startswith("https://") or path.startswith("http://"):
@@ -128,6 +133,9 @@ class GraphClient:
         """
         method = method.upper()
         idempotent = method in _IDEMPOTENT if idempotent is None else idempotent
+        url = self.url(path)
+        mailbox = mailbox_of(url) if self.limits is not None else None
+        submission = mailbox is not None and is_submission(method, url)
         start = self.clock()
         attempt = 0
         force_token = refreshed = False
@@ -142,16 +150,20 @@ class GraphClient:
             hdrs.update(headers or {})
             sent_at = self.clock()
             try:
-                resp = self.session.request(
-                    method,
-                    self.url(path),
-                    json=json,
-                    data=data,
-                    params=params,
-                    headers=hdrs,
-                    timeout=(CONNECT_TIMEOUT, self.timeout),
-                    allow_redirects=False,
-                )
+                # A slot of the mailbox for the whole call (the body is read inside: not
+                # streamed); a submission first waits for its booked departure.
+                with self._slot(mailbox, submission, method == "DELETE"):
+                    sent_at = self.clock()
+                    resp = self.session.request(
+                        method,
+                        url,
+                        json=json,
+                        data=data,
+                        params=params,
+                        headers=hdrs,
+                        timeout=(CONNECT_TIMEOUT, self.timeout),
+                        allow_redirects=False,
+                    )
             except requests.RequestException as exc:
                 sent = sent_before_failure(exc)
                 if sent and not idempotent:
@@ -187,6 +199,10 @@ class GraphClient:
                 force_token = refreshed = True
                 continue
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            if mailbox is not None and retry_after and resp.status_code in (429, 503):
+                # Graph's pause holds for the mailbox, not this call: every instance waits.
+                assert self.limits is not None
+                self.limits.pause(mailbox, retry_after)
             if not idempotent and maybe_processed(resp.status_code, retry_after):
                 # A gateway error on a POST (e.g. /send) may come after the backend acted:
                 # only 429 and 503 + Retry-After say "not processed" (docs/operations.md).
@@ -213,6 +229,22 @@ class GraphClient:
             raise from_graph_error(
                 resp.status_code, code, message, rid, retry_after=retry_after, not_found=not_found
             )
+
+    def _slot(
+        self, mailbox: str | None, submission: bool, cleanup: bool
+    ) -> contextlib.AbstractContextManager:
+        if mailbox is None or self.limits is None:
+            return contextlib.nullcontext()
+        return self.limits.call(mailbox, submission=submission, cleanup=cleanup)
+
+    def pace_send(self, mailbox: str) -> None:
+        """Book the departure of a message `mailbox` is about to send, before composing it.
+
+        Raises MailboxBusy (a Throttled) when the sending rate leaves no room soon: nothing is
+        composed in vain, and queued work comes back for its booked moment.
+        """
+        if self.limits is not None:
+            self.limits.pace(mailbox)
 
     def get(self, path: str, **kw: Any) -> Any:
         return self.request("GET", path, **kw).data

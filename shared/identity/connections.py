@@ -68,6 +68,16 @@ class CredentialRef(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     secret_name: Annotated[str, Meta(pattern=r"^[0-9A-Za-z-]{0,127}$")] = ""
 
 
+class MailboxLimitOverrides(
+    msgspec.Struct, rename="camel", frozen=True, forbid_unknown_fields=True, omit_defaults=True
+):
+    """A tenant's own mailbox limits, where they differ from the app's (MAILBOX_* settings)."""
+
+    concurrent_requests: Annotated[int, Meta(ge=1, le=64)] | None = None
+    sends_per_minute: Annotated[int, Meta(ge=0, le=100_000)] | None = None
+    requests_per_10_minutes: Annotated[int, Meta(ge=0, le=10_000_000)] | None = None
+
+
 class Connection(msgspec.Struct, rename="camel", frozen=True, forbid_unknown_fields=False):
     """One connection as stored in Key Vault (unknown keys are kept out, not refused)."""
 
@@ -94,6 +104,8 @@ class Connection(msgspec.Struct, rename="camel", frozen=True, forbid_unknown_fie
     delegated_scopes: list[str] = []
     # User mode: hosts a sign-in's returnUrl may point at (exact, or `*.domain`).
     return_url_hosts: list[str] = []
+    # The tenant's sending rate and Graph limits per mailbox, when not the app's defaults.
+    mailbox_limits: MailboxLimitOverrides = MailboxLimitOverrides()
 
     def scopes(self) -> list[str]:
         """The delegated scopes to ask for, as URIs on graphScope's resource (national clouds)."""

@@ -55,6 +55,12 @@ class Progress:
     def steps(self) -> dict[str, Any]:
         return dict(self._steps)
 
+    @property
+    def durable(self) -> bool:
+        """True when the operation's record keeps the progress: its work can come back later
+        (queued or `auto`), unlike a sync call that answers now or never."""
+        return self._persist is not None
+
 
 @dataclass
 class OperationContext:

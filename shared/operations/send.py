@@ -135,6 +135,9 @@ def send(request: SendRequest, ctx: OperationContext) -> SendResult:
         earlier = _resume(sender, ctx)
         if earlier is not None:
             return earlier
+    # The sending rate is booked before anything is composed: a message that cannot leave soon
+    # is re-scheduled (queued) or refused with Retry-After (sync) without a draft made in vain.
+    ctx.graph.pace_send(sender)
     message = create_draft(request, ctx)
     message_id = message["id"]
     path = f"{mailbox_path(sender)}/messages/{quote(message_id, safe='')}"
@@ -224,6 +227,7 @@ def _send_without_copy(request: SendRequest, sender: str, ctx: OperationContext)
                 )
             ],
         )
+    ctx.graph.pace_send(sender)
     try:
         ctx.graph.post(
             f"{mailbox_path(sender)}/sendMail",

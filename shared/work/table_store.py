@@ -69,18 +69,20 @@ def from_entity(entity: Any) -> Operation:
     return op
 
 
-def make_table_client(settings: Settings, table: str = OPERATIONS_TABLE) -> Any:
+def make_table_client(settings: Settings, table: str = OPERATIONS_TABLE, **options: Any) -> Any:
     """A TableClient for `table` (default: operations): connection string locally, identity in
-    Azure."""
+    Azure. `options` go to the client (azure-core's retry_total, connection_timeout, ...)."""
     from azure.data.tables import TableServiceClient
 
     if settings.storage_connection:
-        service = TableServiceClient.from_connection_string(settings.storage_connection)
+        service = TableServiceClient.from_connection_string(settings.storage_connection, **options)
     elif settings.storage_table_service_uri:
         from shared.work.queueing import storage_credential
 
         service = TableServiceClient(
-            endpoint=settings.storage_table_service_uri, credential=storage_credential(settings)
+            endpoint=settings.storage_table_service_uri,
+            credential=storage_credential(settings),
+            **options,
         )
     else:
         raise StoreUnavailable(

@@ -130,6 +130,10 @@ def bg_fixture(sandbox, azurite, tmp_path_factory: pytest.TempPathFactory) -> It
             "GRAPH_TIMEOUT_SECONDS": str(GRAPH_TIMEOUT_SECONDS),
             "OPERATION_CLAIM_SECONDS": str(CLAIM_SECONDS),
             "AzureFunctionsJobHost__extensions__queues__maxDequeueCount": str(MAX_DEQUEUE),
+            # The sandbox's own send rate is the one these tests meet (often lifted); the
+            # product's pacing is tested in test_scale_out.py. A killed host's slots free soon.
+            "MAILBOX_SENDS_PER_MINUTE": "0",
+            "MAILBOX_SLOT_SECONDS": "5",
         }
     )
     write_local_settings(settings, values, http_port=0)

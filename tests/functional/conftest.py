@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from shared.graph.limiter import InstanceLimits
 from shared.identity.connections import save_connection
 from shared.operations.context import OperationContext, Progress
 from shared.runtime import Runtime
@@ -79,6 +80,16 @@ def wait_for_graph(sandbox: Sandbox, timeout: float = 5.0) -> None:
         time.sleep(0.2)
 
 
+class LimitsTime:
+    """The mailbox limits' clock; a test moves it on to skip a pause Graph asked for."""
+
+    def __init__(self) -> None:
+        self.shift = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.shift
+
+
 @dataclass
 class Ops:
     """Build operation contexts against the sandbox, and look into mailboxes."""
@@ -86,6 +97,7 @@ class Ops:
     sandbox: Sandbox
     runtime: Runtime
     settings: Settings
+    limits_time: LimitsTime
 
     def context(
         self, operation_id: str | None = None, *, progress: Progress | None = None
@@ -128,7 +140,11 @@ def ops(fresh_sandbox: Sandbox) -> Ops:
         graph_retry_budget_seconds=6.0,
         ca_bundle=fresh_sandbox.ca,
     )
-    return Ops(fresh_sandbox, Runtime(settings, lambda: client), settings)
+    # Per-instance mailbox limits (no storage here) on a clock tests may move.
+    limits_time = LimitsTime()
+    limits = InstanceLimits(clock=limits_time)
+    runtime = Runtime(settings, lambda: client, mailbox_limits=limits)
+    return Ops(fresh_sandbox, runtime, settings, limits_time)
 
 
 def until(predicate: Callable[[], object], timeout: float = 10.0) -> object:

@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 import uuid
 from datetime import timedelta
 from types import SimpleNamespace
@@ -18,6 +19,7 @@ import pytest
 from shared.api.modes import submit
 from shared.api.validation import decode
 from shared.errors import ReauthRequired, StorageUnavailable
+from shared.graph.limiter import InstanceLimits
 from shared.models import SendRequest
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -246,13 +248,21 @@ def test_auto_that_finished_inline_answers_200_and_its_safety_net_is_dropped(
     assert worker.process("send", envelope, 1) == "already-succeeded"
 
 
-def test_a_throttled_auto_send_is_rescheduled_not_failed_and_then_sent_once(
-    ops, store, queues, runtime
-):
+def test_a_throttled_auto_send_is_rescheduled_not_failed_and_then_sent_once(ops, store, queues):
     ops.sandbox.add_fault(method="POST", path=SEND_STEP, action="status", status=429,
                           retryAfter=30, times=1)  # fmt: skip
     subject = f"auto-429 {uuid.uuid4()}"
     operation_id = str(uuid.uuid4())
+    clock = Clock()
+    # Graph's Retry-After pauses the mailbox (shared.graph.limiter) on the same moved clock.
+    limits = InstanceLimits(clock=lambda: time.time() + clock.shift.total_seconds())
+    runtime = Runtime(
+        ops.settings,
+        lambda: secret_client(ops.sandbox.url),
+        store=store,
+        queues=queues,
+        mailbox_limits=limits,
+    )
 
     status, answer, headers = submit(
         auto_request(subject), "send", operation_id, "https://x", runtime
@@ -263,7 +273,6 @@ def test_a_throttled_auto_send_is_rescheduled_not_failed_and_then_sent_once(
     waiting = store.get(operation_id)
     assert waiting.status == ACCEPTED and waiting.next_attempt_at and waiting.attempts == 1
     assert count(ops, ADMIN, "sentitems", subject) == 0
-    clock = Clock()
     clock.shift = timedelta(seconds=31)
     worker = processor(store, queues, runtime.context, clock=clock)
     assert worker.process("send", waiting.envelope, 1) == SUCCEEDED
