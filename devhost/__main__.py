@@ -1,4 +1,8 @@
-"""`python -m devhost`: host function_app locally like `func start` (HTTP + queue triggers)."""
+"""`python -m devhost`: host function_app locally like `func start` (HTTP + queue triggers).
+
+`--instances N` adds N-1 worker processes that serve the same queue triggers on the same
+storage, as a scaled-out Flex Consumption app's instances do (HTTP and timers stay here).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ from devhost.local_settings import LocalSettingsError
 from devhost.ncrontab import ScheduleError
 from devhost.queue_host import QueueSetupError
 from devhost.routes import RouteError
+from devhost.services import ServiceError, StartInterrupted, spawn_devhost_worker
 from devhost.stop_signals import StopSignals
+from devhost.supervisor import Supervisor
 
 # Running functions get this long to finish on a stop; the process ends at the deadline anyway.
 STOP_GRACE_SECONDS = 5.0
@@ -44,7 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path("."), help="folder with function_app.py")
     parser.add_argument("--state-dir", type=Path, default=Path(".state"), help="keys live here")
     parser.add_argument("--queue-lease", type=float, help="seconds a fetched message stays hidden")
+    parser.add_argument(
+        "--instances",
+        type=_instances,
+        default=1,
+        help="instances in all: N-1 worker processes drain the same queues (default 1)",
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker and args.instances != 1:
+        parser.error("a worker is one instance")
 
     logging.basicConfig(
         level=os.environ.get("DEVHOST_LOG_LEVEL", "INFO"),
@@ -66,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             port=port,
             state_dir=args.state_dir,
             lease_seconds=args.queue_lease,
+            queue_only=args.worker,
         )
     except (
         AppIndexError,
@@ -87,14 +103,50 @@ def main(argv: list[str] | None = None) -> int:
         print("devhost: stopped while starting", file=sys.stderr, flush=True)
         return 130
     with StopSignals() as stop:
-        return _serve(host, stop)
+        if args.worker:
+            return _serve_worker(host, stop)
+        workers = Supervisor(stop)
+        try:
+            _start_workers(args, settings, workers)
+        except (ServiceError, StartInterrupted) as exc:
+            workers.stop_all()
+            host.stop(STOP_GRACE_SECONDS)
+            print(f"devhost: a worker instance did not start: {exc}", file=sys.stderr, flush=True)
+            return 2
+        return _serve(host, stop, workers)
 
 
-def _serve(host: Devhost, stop: StopSignals) -> int:
+def _instances(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 32:
+        raise argparse.ArgumentTypeError(f"{text!r}: instances are 1 to 32")
+    return int(text)
+
+
+def _start_workers(args: argparse.Namespace, settings: Path | None, workers: Supervisor) -> None:
+    """Spawn instances 2..N (queue triggers only) and wait until each is ready."""
+    extra = ["--worker"]
+    if args.queue_lease is not None:
+        extra += ["--queue-lease", str(args.queue_lease)]
+    for number in range(2, args.instances + 1):
+        workers.add(
+            spawn_devhost_worker(
+                number,
+                settings=settings.resolve() if settings else None,
+                root=args.root.resolve(),
+                state_dir=args.state_dir.resolve(),
+                extra_args=extra,
+            )
+        )
+    workers.wait_ready(*workers.services)
+
+
+def _serve(host: Devhost, stop: StopSignals, workers: Supervisor) -> int:
     """Print the functions and the ready line; on a stop signal, stop in bounded time."""
     try:
         # Raises if the parent is gone already (closed pipe): the host stops then, too.
         _print_functions(host)
+        for number, worker in enumerate(workers.services, start=2):
+            print(f"  instance {number}: pid {worker.pid} (queue triggers)")
         print(f"devhost ready {host.url}", flush=True)
         stop.wait()
         with contextlib.suppress(OSError):
@@ -102,6 +154,23 @@ def _serve(host: Devhost, stop: StopSignals) -> int:
     finally:
         # Whatever a function is stuck in, the process ends in bounded time (a supervisor, or
         # the parent-death signal, may be waiting for it).
+        watchdog = threading.Timer(STOP_DEADLINE_SECONDS, os._exit, args=(3,))
+        watchdog.daemon = True
+        watchdog.start()
+        # The workers first (all at once): they stop within their own grace, like this one.
+        stopping = threading.Thread(target=workers.stop_all, args=(STOP_DEADLINE_SECONDS - 1,))
+        stopping.start()
+        host.stop(STOP_GRACE_SECONDS)
+        stopping.join()
+    return 0
+
+
+def _serve_worker(host: Devhost, stop: StopSignals) -> int:
+    """A worker instance: queue triggers until a stop signal (or its parent's death)."""
+    try:
+        print(f"devhost worker ready pid={os.getpid()}", flush=True)
+        stop.wait()
+    finally:
         watchdog = threading.Timer(STOP_DEADLINE_SECONDS, os._exit, args=(3,))
         watchdog.daemon = True
         watchdog.start()

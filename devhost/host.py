@@ -1,4 +1,8 @@
-"""The devhost: load settings, import function_app, serve its HTTP, queue and timer triggers."""
+"""The devhost: load settings, import function_app, serve its HTTP, queue and timer triggers.
+
+A worker instance (`queue_only`) serves the queue triggers alone: several of them on the same
+queues are what a scaled-out Flex Consumption app is (one HTTP front, timers on one instance).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ class Devhost:
     keys: HostKeys
     index: FunctionIndex
     config: HostConfig
-    server: DevhostServer
+    server: DevhostServer | None
     listeners: list = field(default_factory=list)
     _thread: threading.Thread | None = None
     timers: list[TimerListener] = field(default_factory=list)
@@ -36,8 +40,9 @@ class Devhost:
         deadline = time.monotonic() + timeout
         for part in [*self.timers, *self.listeners]:
             part.stop(max(0.0, deadline - time.monotonic()))
-        self.server.shutdown()
-        self.server.server_close()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
 
 
 def start_devhost(
@@ -47,8 +52,11 @@ def start_devhost(
     port: int = 7071,
     state_dir: Path = Path(".state"),
     lease_seconds: float | None = None,
+    queue_only: bool = False,
 ) -> Devhost:
     """Apply the settings, import and index the app, then start serving in background threads.
+
+    `queue_only`: a worker instance, no HTTP server and no timers (url is empty).
 
     Settings go into os.environ BEFORE function_app is imported, because modules may read
     them at import time, exactly as under the Functions host.
@@ -73,6 +81,10 @@ def start_devhost(
 
     # Schedules are parsed before anything starts, so a bad one stops the devhost with its reason.
     timers = [TimerListener(f, root, state_dir) for f in index.timer]
+    if queue_only:
+        for listener in listeners:
+            listener.start()
+        return Devhost("", keys, index, config, None, listeners, None, [])
     http = HttpHost(index.http, keys, root, config.route_prefix, deliver)
     server = make_server(http, port)
     bound = server.server_address[1]

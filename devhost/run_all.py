@@ -205,7 +205,13 @@ def _start_all(args: argparse.Namespace, state: Path, children: Supervisor) -> l
     _say(f"==> devhost on port {args.devhost_port}")
     devhost = children.add(
         spawn_devhost(
-            settings=args.settings, root=ROOT, port=args.devhost_port, state_dir=state, echo=True
+            settings=args.settings,
+            root=ROOT,
+            port=args.devhost_port,
+            state_dir=state,
+            echo=True,
+            # DEVHOST_INSTANCES=3 make run: two more workers on the same queues (scale-out).
+            extra_args=["--instances", os.environ.get("DEVHOST_INSTANCES") or "1"],
         ),
         ports=[args.devhost_port] if args.devhost_port else None,
         tier=1,

@@ -194,14 +194,18 @@ def spawn_sandbox(
 start_sandbox = _and_wait_ready(spawn_sandbox)
 
 
-def spawn_azurite(*, location: Path | None = None, echo: bool = False) -> Service:
-    """Spawn Azurite (queues, tables, blobs) on free loopback ports; once ready, info has the
-    three URLs."""
+def spawn_azurite(
+    *, location: Path | None = None, echo: bool = False, ports: dict[str, int] | None = None
+) -> Service:
+    """Spawn Azurite (queues, tables, blobs) on free loopback ports (or `ports`: blob, queue,
+    table, to start one again where it was); once ready, info has the three URLs."""
     if not AZURITE_BIN.exists():
         raise ServiceError("Azurite is not installed: run `npm ci` (make does it for you)")
+    chosen = {"blob": 0, "queue": 0, "table": 0, **(ports or {})}
     cmd = [str(AZURITE_BIN), "--skipApiVersionCheck", "--loose", "--disableTelemetry"]
     cmd += ["--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1"]
-    cmd += ["--blobPort", "0", "--queuePort", "0", "--tablePort", "0"]
+    cmd += ["--blobPort", str(chosen["blob"]), "--queuePort", str(chosen["queue"])]
+    cmd += ["--tablePort", str(chosen["table"])]
     cmd += ["--location", str(location)] if location else ["--inMemoryPersistence"]
     ready = {
         kind: re.compile(rf"{kind.title()} service is successfully listening at (?P<{kind}>\S+)")
@@ -259,3 +263,25 @@ def spawn_devhost(
 
 
 start_devhost = _and_wait_ready(spawn_devhost)
+
+
+def spawn_devhost_worker(
+    number: int,
+    *,
+    settings: Path | None,
+    root: Path = ROOT,
+    state_dir: Path | None = None,
+    extra_args: list[str] | None = None,
+    timeout: float = 60.0,
+) -> Service:
+    """Spawn instance `number` of a scaled-out devhost (`python -m devhost --worker`): the
+    queue triggers on the same storage; its output goes to this process's, prefixed."""
+    cmd = [sys.executable, "-m", "devhost", "--root", str(root)]
+    if settings:
+        cmd += ["--settings", str(settings)]
+    if state_dir:
+        cmd += ["--state-dir", str(state_dir)]
+    cmd += extra_args or ["--worker"]
+    ready = {"ready": re.compile(r"devhost worker ready pid=(?P<pid>\d+)")}
+    env = {"PYTHONUNBUFFERED": "1"}
+    return spawn(f"instance-{number}", cmd, ready, env=env, echo=True, ready_timeout=timeout)
