@@ -137,7 +137,13 @@ var queueNames = [
   'mail-move'
   'mail-draft'
 ]
-var operationsTableName = 'operations'
+// Every table the app uses (shared/settings.py TABLES): operation status and idempotency,
+// single-use request nonces, and the per-mailbox limits every instance shares.
+var tableNames = [
+  'operations'
+  'requestnonces'
+  'mailboxlimits'
+]
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -176,7 +182,7 @@ module storage 'app/storage.bicep' = {
     location: location
     tags: tags
     queueNames: queueNames
-    operationsTableName: operationsTableName
+    tableNames: tableNames
     deploymentContainerName: deploymentContainerName
     privateNetworking: privateNetworking
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId

@@ -1,5 +1,5 @@
 // The app's own storage account: the Functions host (leases, keys, deployment package), the three
-// work queues with their poison queues, and the operations table. Shared-key access is off, so
+// work queues with their poison queues, and the app's tables. Shared-key access is off, so
 // every caller authenticates with Entra ID (the app with its managed identity).
 
 @description('Name of the storage account (3-24 lower-case letters and digits).')
@@ -14,8 +14,8 @@ param tags object
 @description('Work queues the app triggers on and enqueues to (shared/settings.py QUEUES).')
 param queueNames array
 
-@description('Table for operation status and idempotency (shared/settings.py OPERATIONS_TABLE).')
-param operationsTableName string
+@description('Tables the app uses: operations, request nonces, mailbox limits (shared/settings.py TABLES).')
+param tableNames array
 
 @description('Blob container Flex Consumption deploys the app package to.')
 param deploymentContainerName string
@@ -122,10 +122,12 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-0
   name: 'default'
 }
 
-resource operationsTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
-  parent: tableService
-  name: operationsTableName
-}
+resource appTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
+  for tableName in tableNames: {
+    parent: tableService
+    name: tableName
+  }
+]
 
 // Queue write logs feed the poison-queue alert (a PutMessage to any *-poison queue).
 resource queueDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {

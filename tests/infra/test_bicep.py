@@ -142,17 +142,23 @@ def test_app_authenticates_with_its_user_assigned_identity(bicep: dict, app_sett
 def test_queue_and_table_names_match_the_code(bicep: dict) -> None:
     main = bicep["main.bicep"]["variables"]
     assert tuple(main["queueNames"]["value"]) == settings.QUEUES
-    assert main["operationsTableName"]["value"] == settings.OPERATIONS_TABLE
+    # Every table the code uses, from one list (the nonces and mailbox limits ones included).
+    assert tuple(main["tableNames"]["value"]) == settings.TABLES
+    assert {settings.OPERATIONS_TABLE, settings.NONCES_TABLE, settings.MAILBOX_LIMITS_TABLE} <= set(
+        settings.TABLES
+    )
     storage_module = unwrap(bicep["main.bicep"]["modules"]["storage"]["config"])["params"]
     assert storage_module["queueNames"] == "queueNames"
-    assert storage_module["operationsTableName"] == "operationsTableName"
+    assert storage_module["tableNames"] == "tableNames"
     storage = bicep["app/storage.bicep"]["resources"]
     work, poison = storage["workQueues"]["config"], storage["poisonQueues"]["config"]
     assert work["loop_type"]["detail"]["array_name"] == "queueNames"
     assert work["config"]["name"] == "queueName"
     assert poison["loop_type"]["detail"]["array_name"] == "queueNames"
     assert poison["config"]["name"] == "${queueName}-poison"
-    assert unwrap(storage["operationsTable"]["config"])["name"] == "operationsTableName"
+    tables = storage["appTables"]["config"]
+    assert tables["loop_type"]["detail"]["array_name"] == "tableNames"
+    assert tables["config"]["name"] == "tableName"
 
 
 def test_function_app_is_flex_consumption_python_311(bicep: dict) -> None:
