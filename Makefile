@@ -82,8 +82,9 @@ $(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.installed
 	$(PY) -m pip install --progress-bar on -r requirements-bench.txt
 	@touch $@
 
+# BENCH="scale_out" make bench runs only the named rows (bench/__main__.py MODULES).
 bench: deps $(VENV)/.bench-installed
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) node_modules .state .run .pytest_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""`python -m bench`: run every benchmark, print a table, write bench/results.json and the plot."""
+"""`python -m bench [NAME ...]`: run every benchmark (or the named ones, e.g. `scale_out`), print
+a table, write bench/results.json (a partial run replaces only its own rows) and the plot."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ MODULES = (
     ("bench.cold_start", "cold start and import cost"),
     ("bench.warm_cpu", "warm CPU per send"),
     ("bench.throughput", "throttled throughput"),
+    ("bench.scale_out", "scale-out: shared mailbox limits"),
     ("bench.memory", "memory"),
     ("bench.sandbox_send", "sandbox headroom"),
 )
@@ -65,18 +67,30 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
+    wanted = set(sys.argv[1:] if argv is None else argv)
+    unknown = wanted - {m.removeprefix("bench.") for m, _ in MODULES}
+    if unknown:
+        print(f"unknown benchmarks {sorted(unknown)}; known: {[m for m, _ in MODULES]}")
+        return 2
+    chosen = [(m, t) for m, t in MODULES if not wanted or m.removeprefix("bench.") in wanted]
     rows: list[dict[str, Any]] = []
-    for module, title in MODULES:
+    for module, title in chosen:
         print(f"==> {title} ({module})", flush=True)
         t0 = time.monotonic()
         try:
-            rows.extend(importlib.import_module(module).run())
+            produced = importlib.import_module(module).run()
         except Exception as exc:
             traceback.print_exc()
-            rows.append(unavailable(title, f"{type(exc).__name__}: {str(exc)[:200]}"))
+            produced = [unavailable(title, f"{type(exc).__name__}: {str(exc)[:200]}")]
+        rows.extend({**r, "module": module} for r in produced)
         print(f"    {time.monotonic() - t0:.0f} s", flush=True)
+    if wanted and RESULTS.exists():
+        # A partial run: the other modules' rows stay as the last run left them.
+        ran = {m for m, _ in chosen}
+        kept = [r for r in json.loads(RESULTS.read_text()) if r.get("module") not in ran]
+        rows = kept + rows
     RESULTS.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     try:
         from bench import cold_start, plot, warm_cpu
