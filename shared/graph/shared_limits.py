@@ -22,6 +22,7 @@ DOWN_RETRY_SECONDS at a time, with a warning in the log; nothing waits on storag
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -537,10 +538,8 @@ class TableMailboxLimits:
     def _work(self) -> None:
         while True:
             job: tuple[str, Any] = ("", ())
-            try:
+            with contextlib.suppress(queue.Empty):
                 job = self._jobs.get(timeout=self.slot_seconds / 4)
-            except queue.Empty:
-                pass
             try:
                 if job[0] == "release":
                     self._release(job[1])
