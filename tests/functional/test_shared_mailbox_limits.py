@@ -12,13 +12,19 @@ import time
 import uuid
 
 import pytest
+import requests
 
-from shared.errors import MailboxBusy
+from shared.errors import MailboxBusy, Throttled
 from shared.graph import send_window
-from shared.graph.limiter import MailboxPolicy, Scope
+from shared.graph.client import GraphClient
+from shared.graph.limiter import MailboxGate, MailboxPolicy, Scope
 from shared.graph.shared_limits import TableMailboxLimits
 from shared.settings import Settings
 from shared.work.table_store import make_table_client
+from tests.functional.conftest import until
+from tests.functional.mailboxes import Mailboxes
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -117,6 +123,43 @@ def test_a_pause_one_instance_was_given_holds_the_others(instances, azurite, tab
     with pytest.raises(MailboxBusy) as caught:
         second.enter(box, policy, max_wait=1)
     assert caught.value.retry_after >= 20
+
+
+def test_a_429_with_retry_after_one_instance_got_pauses_the_mailbox_for_another(
+    instances, azurite, table_name, fresh_sandbox
+):
+    boxes = Mailboxes(fresh_sandbox.url, fresh_sandbox.ca)
+    token = boxes.app.acquire_token_for_client([GRAPH_SCOPE])["access_token"]
+    first, second = instances(), instances()
+    policy = MailboxPolicy(concurrent=4, sends_per_minute=0)
+    path = "users/anna@contoso.test/mailFolders/inbox"
+    fresh_sandbox.add_fault(
+        method="GET", path=r"^/v1\.0/users/anna@contoso\.test/mailFolders/inbox$",
+        action="status", status=429, retryAfter=30, times=1,
+    )  # fmt: skip
+    session = requests.Session()
+    session.verify = fresh_sandbox.ca
+
+    def client(limits: TableMailboxLimits) -> GraphClient:
+        gate = MailboxGate(limits, "tenant", "app", policy=policy, max_wait=1)
+        return GraphClient(
+            f"{fresh_sandbox.url}/v1.0",
+            lambda **_: token,
+            session=session,
+            retry_budget=1,
+            limits=gate,
+        )
+
+    with pytest.raises(Throttled) as refused:
+        client(first).get(path)  # Graph's 429 with Retry-After: 30, to this instance
+    assert not isinstance(refused.value, MailboxBusy)
+    until(lambda: [r for r in slots(azurite, table_name) if r.get("notBefore", 0) > time.time()])
+    # The other instance does not call Graph for the mailbox (the fault is used up: a call
+    # would succeed); it is told to come back after the pause instead.
+    with pytest.raises(MailboxBusy) as caught:
+        client(second).get(path)
+    assert caught.value.retry_after >= 20
+    session.close()
 
 
 def test_the_send_window_is_one_for_every_instance(instances):

@@ -13,6 +13,7 @@ from shared.graph.limiter import (
     InstanceLimits,
     MailboxGate,
     MailboxPolicy,
+    busy_error,
     is_submission,
     mailbox_of,
 )
@@ -188,3 +189,17 @@ def test_without_pacing_the_instance_limits_are_the_old_per_instance_slots():
         with g.call("box@x", submission=True):
             pass
     assert t.slept == []
+
+
+def test_work_that_finds_no_slot_is_rescheduled_at_spread_moments_not_all_at_once():
+    delays = []
+    for _ in range(50):
+        busy = busy_error()
+        decision = classify(busy)
+        # A new message after the delay: never a failure, never counted towards the dequeue
+        # count (shared.work.lifecycle), and never sooner than the error asked.
+        assert decision.action is Action.RESCHEDULE
+        assert decision.delay >= busy.retry_after
+        delays.append(busy.retry_after)
+    assert all(2.0 <= d <= 10.0 for d in delays)
+    assert len({round(d) for d in delays}) >= 4  # spread over the seconds, not one moment
