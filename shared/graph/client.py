@@ -199,8 +199,10 @@ class GraphClient:
                 force_token = refreshed = True
                 continue
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            if mailbox is not None and retry_after and resp.status_code in (429, 503):
-                # Graph's pause holds for the mailbox, not this call: every instance waits.
+            if mailbox is not None and retry_after and resp.status_code == 429:
+                # Graph's throttling pause holds for the mailbox, not this call: every instance
+                # waits. (A 503's Retry-After is about the service, not the mailbox: this call
+                # honours it, as before, without holding every instance off the mailbox.)
                 assert self.limits is not None
                 self.limits.pause(mailbox, retry_after)
             if not idempotent and maybe_processed(resp.status_code, retry_after):

@@ -320,6 +320,6 @@ class MailboxGate:
             ticket.release()
 
     def pause(self, mailbox: str, seconds: float) -> None:
-        """Graph answered 429/503 with Retry-After: pause the mailbox for everyone."""
+        """Graph answered 429 with Retry-After: pause the mailbox for everyone."""
         if seconds > 0:
             self.limits.pause(self.scope(mailbox), seconds)
