@@ -17,6 +17,8 @@ from msgspec import Meta
 IMPORTANCE_VALUES = ("low", "normal", "high")
 BODY_TYPES = ("text", "html")
 MODES = ("sync", "async", "auto")
+# Graph's followupFlag.flagStatus values.
+FLAG_STATUSES = ("notFlagged", "flagged", "complete")
 
 Importance = Annotated[str, Meta(extra_json_schema={"enum": list(IMPORTANCE_VALUES)})]
 BodyType = Annotated[str, Meta(extra_json_schema={"enum": list(BODY_TYPES)})]
@@ -109,15 +111,76 @@ class Body(_Model):
     content_type: BodyType = "text"
 
 
-class Attachment(_Model):
-    """A file attachment: exactly one of `contentBytes` (base64) or `url` (https)."""
+class MessageRef(_Model):
+    """An existing message: `mailbox` and exactly one of `messageId` or `internetMessageId`."""
 
-    name: Annotated[str, Meta(min_length=1, max_length=255)]
+    mailbox: Email
+    message_id: Annotated[str, Meta(max_length=512)] | None = None
+    internet_message_id: Annotated[str, Meta(max_length=998)] | None = None
+
+
+class Attachment(_Model):
+    """A file attachment (exactly one of `contentBytes` or `url`, with a `name`), or an
+    existing mail attached as an item (`message`)."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=255)] | None = None
     content_type: Annotated[str, Meta(max_length=255)] | None = None
     content_bytes: Base64 = msgspec.field(default_factory=lambda: NO_CONTENT)
     url: HttpsUrl | None = None
     is_inline: bool = False
     content_id: Annotated[str, Meta(max_length=255)] | None = None
+    message: (
+        Annotated[
+            MessageRef,
+            Meta(
+                description="Attach this mail as an item attachment (Outlook shows it as an "
+                "attached message; `name` defaults to its subject). Its mailbox must be on the "
+                "connection's allowedSenders and readable by the connection."
+            ),
+        ]
+        | None
+    ) = None
+
+
+class DateTimeTimeZone(_Model):
+    """Graph's dateTimeTimeZone: a local date and time (ISO 8601, no offset) and its zone."""
+
+    date_time: Annotated[str, Meta(max_length=40, examples=["2026-03-09T09:00:00"])]
+    time_zone: Annotated[
+        str, Meta(max_length=100, description="A Windows or IANA time zone name.")
+    ] = "UTC"
+
+
+FlagStatus = Annotated[str, Meta(extra_json_schema={"enum": list(FLAG_STATUSES)})]
+
+
+class Flag(_Model):
+    """Graph's followupFlag. `dueDateTime` needs `startDateTime` (as Graph requires);
+    `completedDateTime` only with `flagStatus: complete`."""
+
+    flag_status: FlagStatus
+    start_date_time: DateTimeTimeZone | None = None
+    due_date_time: DateTimeTimeZone | None = None
+    completed_date_time: DateTimeTimeZone | None = None
+
+
+FlagIn = Annotated[
+    FlagStatus | Flag,
+    Meta(description='A follow-up flag: "flagged", "complete", "notFlagged", or a followupFlag.'),
+]
+Categories = Annotated[
+    list[Annotated[str, Meta(min_length=1, max_length=255)]],
+    Meta(
+        max_length=25,
+        description="Outlook category names (the mailbox's master list shows them with a "
+        "colour when the name is on it); no commas, control characters or duplicates.",
+    ),
+]
+SENDER_DESCRIPTION = (
+    "Send on behalf: the delegate (Graph's `sender`) who sends for `from` (the principal); the "
+    'recipient sees "sender on behalf of from". The delegate needs Send on Behalf on `from` '
+    "(`Set-Mailbox -GrantSendOnBehalfTo`); both must be on the connection's allowedSenders."
+)
 
 
 class _MessageFields(_Model):
@@ -125,6 +188,7 @@ class _MessageFields(_Model):
     from_: Annotated[Email, Meta(description=FROM_DESCRIPTION)] | None = msgspec.field(
         name="from", default=None
     )
+    sender: Annotated[Email, Meta(description=SENDER_DESCRIPTION)] | None = None
     to: list[RecipientIn] = []
     cc: list[RecipientIn] = []
     bcc: list[RecipientIn] = []
@@ -140,6 +204,12 @@ class _MessageFields(_Model):
     idempotency_key: IdempotencyKey | None = None
     mode: Mode = "sync"
     callback_url: CallbackUrl | None = None
+    # Receipts, categories and the follow-up flag, set on the message (None: Graph's default,
+    # or on a draft: unchanged).
+    is_read_receipt_requested: bool | None = None
+    is_delivery_receipt_requested: bool | None = None
+    categories: Categories | None = None
+    flag: FlagIn | None = None
 
 
 class OperationRequest(Protocol):
@@ -152,14 +222,68 @@ class OperationRequest(Protocol):
     callback_url: str | None
 
 
+DraftId = Annotated[
+    str,
+    Meta(
+        max_length=512,
+        description="An existing draft in the sending mailbox's Drafts (its Graph message id); "
+        "the fields given (non-empty) replace the draft's before it is used.",
+    ),
+]
+DraftInternetMessageId = Annotated[
+    str, Meta(max_length=998, description="Or the draft's internetMessageId.")
+]
+
+
 class SendRequest(_MessageFields):
-    """POST /api/mail/send."""
+    """POST /api/mail/send: a new mail, or an existing draft (`draftId`) a person reviewed."""
 
     save_to_sent_items: bool = True
+    draft_id: DraftId | None = None
+    draft_internet_message_id: DraftInternetMessageId | None = None
 
 
 class DraftRequest(_MessageFields):
-    """POST /api/mail/draft."""
+    """POST /api/mail/draft: a new draft, or an update of one (`draftId`)."""
+
+    draft_id: DraftId | None = None
+    draft_internet_message_id: DraftInternetMessageId | None = None
+
+
+ReplyMailbox = Annotated[
+    Email,
+    Meta(
+        description="The mailbox holding the original; the reply is written and sent there "
+        "(its copy lands in that mailbox's Sent Items) and `from` defaults to it."
+    ),
+]
+Comment = Annotated[
+    str,
+    Meta(
+        max_length=1_000_000,
+        description="Text Graph puts above the quoted original (HTML-escaped). Give `comment` "
+        "or `body`, not both: `body` replaces the whole body, without the quoted original.",
+    ),
+]
+
+
+class ReplyRequest(_MessageFields, kw_only=True):
+    """POST /api/mail/reply: answer a mail in the same conversation (`replyAll`: everyone)."""
+
+    mailbox: ReplyMailbox
+    message_id: Annotated[str, Meta(max_length=512)] | None = None
+    internet_message_id: Annotated[str, Meta(max_length=998)] | None = None
+    reply_all: bool = False
+    comment: Comment | None = None
+
+
+class ForwardRequest(_MessageFields, kw_only=True):
+    """POST /api/mail/forward: forward a mail (with its attachments) to `to`."""
+
+    mailbox: ReplyMailbox
+    message_id: Annotated[str, Meta(max_length=512)] | None = None
+    internet_message_id: Annotated[str, Meta(max_length=998)] | None = None
+    comment: Comment | None = None
 
 
 class MoveRequest(_Model):
@@ -189,6 +313,16 @@ class SendResult(msgspec.Struct, rename="camel", omit_defaults=True):
     status: str
     message_id: str | None = None
     internet_message_id: str | None = None
+
+
+class ReplyResult(msgspec.Struct, rename="camel", omit_defaults=True):
+    """The answer of reply and forward: the sent message, in the original's conversation."""
+
+    operation_id: str
+    status: str
+    message_id: str | None = None
+    internet_message_id: str | None = None
+    conversation_id: str | None = None
 
 
 class DraftResult(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -249,7 +383,7 @@ class CallbackReceipt(msgspec.Struct, omit_defaults=True):
 NextAttemptAt = Annotated[str, Meta(description="When a re-scheduled attempt runs.")]
 OperationResult = Annotated[
     dict[str, Any],
-    Meta(description="The operation's answer: SendResult, MoveResult or DraftResult."),
+    Meta(description="The operation's answer: SendResult, MoveResult, DraftResult or ReplyResult."),
 ]
 ParkedSignInUrl = Annotated[str, Meta(description="parked, user mode: the link for that user.")]
 ParkedAdminCommand = Annotated[
@@ -281,9 +415,9 @@ class OperationStatus(msgspec.Struct, rename="camel", omit_defaults=True):
     app sees, so each field is declared once."""
 
     operation_id: str
-    kind: Annotated[str, Meta(description="The operation: send, move or draft.")] = msgspec.field(
-        name="operation"
-    )
+    kind: Annotated[
+        str, Meta(description="The operation: send, move, draft, reply or forward.")
+    ] = msgspec.field(name="operation")
     connection: str
     status: StatusText
     attempts: int

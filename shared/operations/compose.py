@@ -34,6 +34,7 @@ from shared.operations.attachments import (
     upload_large,
 )
 from shared.operations.context import OperationContext
+from shared.operations.marks import graph_marks
 from shared.urlsafety import check_attachment_url
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,12 @@ def build_message(
         "bccRecipients": [_recipient(r) for r in request.bcc],
         "replyTo": [_recipient(r) for r in request.reply_to],
         "singleValueExtendedProperties": [{"id": OPERATION_ID_PROPERTY, "value": operation_id}],
+        **graph_marks(
+            categories=request.categories,
+            flag=request.flag,
+            is_read_receipt_requested=request.is_read_receipt_requested,
+            is_delivery_receipt_requested=request.is_delivery_receipt_requested,
+        ),
     }
     if request.body is not None:
         message["body"] = {
