@@ -8,6 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RIGHTS = frozenset({"FullAccess", "SendAs", "SendOnBehalf"})
+# Per-mailbox settings of Set-Mailbox the sandbox models, with Exchange's defaults (off: "By
+# default, when an assistant sends mail as, or on behalf of, a manager, the sent message is
+# stored in the assistant's Sent Items folder", automatically-save-sent-items-in-delegator-s-
+# mailbox). On: the message is also stored in the mailbox's own Sent Items.
+MAILBOX_SETTINGS = {
+    "messageCopyForSentAsEnabled": False,
+    "messageCopyForSendOnBehalfEnabled": False,
+}
 
 
 @dataclass(frozen=True)
@@ -62,9 +70,14 @@ class Directory:
         self._mailboxes: dict[tuple[str, str], Mailbox] = {}
         self._mailbox_list: list[Mailbox] = []
         self._rights: dict[tuple[str, str, str], frozenset[str]] = {}
+        self._settings: dict[tuple[str, str], dict[str, bool]] = {}
         for raw in seed["tenants"]:
             self._load_tenant(raw)
         self._seed_certificates = {a.client_id: list(a.certificates) for a in self._apps.values()}
+        # Grants and mailbox settings are data: a control endpoint may change them at run
+        # time (like Add-MailboxPermission / Set-Mailbox); reset() goes back to the seed's.
+        self._seed_rights = dict(self._rights)
+        self._seed_settings = {k: dict(v) for k, v in self._settings.items()}
 
     def _load_tenant(self, raw: dict[str, Any]) -> None:
         tenant = Tenant(raw["id"].lower(), raw["domain"].lower(), raw.get("displayName", ""))
@@ -95,15 +108,22 @@ class Directory:
             self._users[(tenant.id, user.upn)] = user
             self._users[(tenant.id, user.id)] = user
             self._add_mailbox(Mailbox(user.id, user.upn, user.display_name, "user", tenant.id))
+            self._load_settings(tenant.id, user.upn, u)
         for m in raw.get("sharedMailboxes", []):
             mailbox = Mailbox(
                 m["id"].lower(), m["address"].lower(), m.get("displayName", ""), "shared", tenant.id
             )
             self._add_mailbox(mailbox)
+            self._load_settings(tenant.id, mailbox.address, m)
         for g in raw.get("grants", []):
             rights = frozenset(g.get("rights", [])) & RIGHTS
             key = (tenant.id, g["trustee"].lower(), g["mailbox"].lower())
             self._rights[key] = self._rights.get(key, frozenset()) | rights
+
+    def _load_settings(self, tenant_id: str, address: str, raw: dict[str, Any]) -> None:
+        self._settings[(tenant_id, address.lower())] = {
+            name: bool(raw.get(name, default)) for name, default in MAILBOX_SETTINGS.items()
+        }
 
     def _add_mailbox(self, mailbox: Mailbox) -> None:
         self._mailboxes[(mailbox.tenant_id, mailbox.address)] = mailbox
@@ -154,6 +174,43 @@ class Directory:
         key = (tenant.id, trustee_upn.lower(), mailbox_address.lower())
         return self._rights.get(key, frozenset())
 
+    def set_rights(
+        self, tenant_id: str | None, trustee_upn: str, mailbox_address: str, rights: set[str]
+    ) -> None:
+        """Replace `trustee_upn`'s permissions on `mailbox_address` (until reset); raises
+        KeyError for an unknown tenant and ValueError for an unknown right."""
+        tenant = self.tenant(tenant_id)
+        if tenant is None:
+            raise KeyError(tenant_id)
+        unknown = set(rights) - RIGHTS
+        if unknown:
+            raise ValueError(f"unknown rights {sorted(unknown)}; known: {sorted(RIGHTS)}")
+        with self._lock:
+            self._rights[(tenant.id, trustee_upn.lower(), mailbox_address.lower())] = frozenset(
+                rights
+            )
+
+    def mailbox_setting(self, tenant_id: str | None, address: str, name: str) -> bool:
+        """A Set-Mailbox setting of MAILBOX_SETTINGS (its default for unknown mailboxes)."""
+        tenant = self.tenant(tenant_id)
+        values = self._settings.get((tenant.id if tenant else "", address.lower()), {})
+        return values.get(name, MAILBOX_SETTINGS[name])
+
+    def set_mailbox_settings(self, tenant_id: str | None, address: str, **values: bool) -> None:
+        """Change Set-Mailbox settings of a mailbox (until reset); raises KeyError for an
+        unknown tenant, mailbox or setting."""
+        box = self.mailbox(tenant_id, address)
+        if box is None:
+            raise KeyError(address)
+        unknown = set(values) - set(MAILBOX_SETTINGS)
+        if unknown:
+            raise KeyError(f"unknown settings {sorted(unknown)}")
+        with self._lock:
+            current = self._settings.setdefault(
+                (box.tenant_id, box.address), dict(MAILBOX_SETTINGS)
+            )
+            current.update({k: bool(v) for k, v in values.items()})
+
     def add_certificate(self, client_id: str, pem: str) -> None:
         """Register a public certificate for an app's client assertions (until reset)."""
         app = self.app(client_id)
@@ -169,7 +226,10 @@ class Directory:
         )
 
     def reset(self) -> None:
-        """Forget certificates added at run time (back to the seed's)."""
+        """Forget certificates, grants and mailbox settings changed at run time (back to the
+        seed's)."""
         with self._lock:
             for app in self._apps.values():
                 app.certificates[:] = list(self._seed_certificates.get(app.client_id, []))
+            self._rights = dict(self._seed_rights)
+            self._settings = {k: dict(v) for k, v in self._seed_settings.items()}

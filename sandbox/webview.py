@@ -75,6 +75,25 @@ def _whos(rcpts: list[dict[str, Any]] | None) -> str:
     return ", ".join(_who(r) for r in rcpts or []) or "<span class=muted>—</span>"
 
 
+def _address(rcpt: dict[str, Any]) -> str:
+    return str((rcpt.get("emailAddress") or {}).get("address") or "").lower()
+
+
+def _from(data: dict[str, Any]) -> str:
+    """Who a message is from, as Outlook shows Send on Behalf: "sender on behalf of from"."""
+    sender, origin = data.get("sender"), data.get("from")
+    if sender and origin and _address(sender) != _address(origin):
+        return f"{_who(sender)} <span class=pill>on behalf of</span> {_who(origin)}"
+    return _who(origin or sender)
+
+
+def _flag(data: dict[str, Any]) -> str:
+    flag = data.get("flag") or {}
+    status = flag.get("flagStatus") or "notFlagged"
+    due = (flag.get("dueDateTime") or {}).get("dateTime")
+    return e(status) + (f" <span class=muted>due {e(due)}</span>" if due else "")
+
+
 def _on_behalf(entry: dict[str, Any]) -> str:
     if entry["sender"] == entry["from"]:
         return ""
@@ -170,7 +189,7 @@ class WebView:
             rows.append(
                 f"<tr><td><a href='/ui/messages/{e(quote(row['immutable_id'], safe=''))}'>"
                 f"{e(data.get('subject') or '(no subject)')}</a>{draft}{att}</td>"
-                f"<td>{_who(data.get('from'))}</td><td>{_whos(data.get('toRecipients'))}</td>"
+                f"<td>{_from(data)}</td><td>{_whos(data.get('toRecipients'))}</td>"
                 f"<td class=muted>{e(data.get('sentDateTime') or data.get('createdDateTime'))}"
                 "</td></tr>"
             )
@@ -179,12 +198,68 @@ class WebView:
             + ("".join(rows) or "<tr><td colspan=4 class=muted>No messages.</td></tr>")
             + "</table>"
         )
+        threads = f"/ui/mailboxes/{quote(tenant)}/{quote(box.address)}/conversations"
         body = (
             f"<div class=crumbs><a href='/'>{e(tenant)}</a> › {e(box.address)} › "
-            f"{e(folder['name'])}</div><h1>{e(box.display_name)} — {e(folder['name'])}</h1>"
+            f"{e(folder['name'])} · <a href='{e(threads)}'>conversations</a></div>"
+            f"<h1>{e(box.display_name)} — {e(folder['name'])}</h1>"
             f"<div class=grid>{self._folder_nav(tenant, box, folder['id'])}<div>{table}</div></div>"
         )
         return _page(f"{box.address} {folder['name']}", body)
+
+    def _thread_rows(self, box_id: str, conversation_id: str | None, current: str = "") -> str:
+        """Rows of every message of one conversation in one mailbox, oldest first."""
+        store = self.graph.store
+        items = []
+        for row in store.messages(box_id):
+            data = json.loads(row["data"])
+            if conversation_id and data.get("conversationId") == conversation_id:
+                items.append((data.get("sentDateTime") or data.get("createdDateTime") or "", row))
+        rows = []
+        for when, row in sorted(items, key=lambda x: (x[0], x[1]["seq"])):
+            data = json.loads(row["data"])
+            folder = store.folder_by_id(row["folder_id"])
+            subject = e(data.get("subject") or "(no subject)")
+            if row["immutable_id"] == current:
+                subject = f"<b>{subject}</b>"
+            rows.append(
+                f"<tr><td><a href='/ui/messages/{e(quote(row['immutable_id'], safe=''))}'>"
+                f"{subject}</a></td><td>{_from(data)}</td>"
+                f"<td class=muted>{e(folder['name'] if folder else '')}</td>"
+                f"<td class=muted>{e(when)}</td></tr>"
+            )
+        return "".join(rows)
+
+    def conversations(self, req: Request) -> Response:
+        """A mailbox's mail grouped by conversation (what Outlook's conversation view shows)."""
+        tenant, address = req.params["tenant"], req.params["mailbox"]
+        box = self._mailbox(tenant, address)
+        if box is None or self.graph is None:
+            return _not_found(f"No mailbox {address} in {tenant}.")
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for row in self.graph.store.messages(box.id):
+            data = json.loads(row["data"])
+            groups.setdefault(data.get("conversationId") or row["immutable_id"], []).append(data)
+        cards = []
+        for conversation_id, items in sorted(
+            groups.items(),
+            key=lambda kv: max(d.get("sentDateTime") or "" for d in kv[1]),
+            reverse=True,
+        ):
+            first = min(items, key=lambda d: d.get("sentDateTime") or "")
+            cards.append(
+                f"<div class=card><h2>{e(first.get('subject') or '(no subject)')} "
+                f"<span class=pill>{len(items)} message{'s' if len(items) != 1 else ''}"
+                f"</span></h2><table>{self._thread_rows(box.id, conversation_id)}</table></div>"
+            )
+        body = (
+            f"<div class=crumbs><a href='/'>{e(tenant)}</a> › "
+            f"<a href='/ui/mailboxes/{e(quote(tenant))}/{e(quote(box.address))}'>"
+            f"{e(box.address)}</a> › conversations</div>"
+            f"<h1>{e(box.display_name)} — conversations</h1>"
+            + ("".join(cards) or "<p class=muted>No messages.</p>")
+        )
+        return _page(f"{box.address} conversations", body)
 
     def message(self, req: Request) -> Response:
         if self.graph is None:
@@ -210,7 +285,9 @@ class WebView:
         atts = "".join(
             f"<li><a href='/ui/attachments/{e(quote(a['id'], safe=''))}' download='{e(a['name'])}'>"
             f"{e(a['name'])}</a>"
-            f" <span class=muted>{e(a['content_type'])} · {a['size']:,} bytes"
+            f" <span class=muted>"
+            f"{'attached mail' if a['kind'] == 'item' else e(a['content_type'])} · "
+            f"{a['size']:,} bytes"
             f"{' · inline ' + e(a['content_id']) if a['is_inline'] else ''}</span></li>"
             for a in store.attachments(row["immutable_id"])
         )
@@ -223,7 +300,7 @@ class WebView:
             for p in data.get("singleValueExtendedProperties") or []
         )
         facts = [
-            ("From", _who(data.get("from"))),
+            ("From", _from(data)),
             ("Sender", _who(data.get("sender"))),
             ("To", _whos(data.get("toRecipients"))),
             ("Cc", _whos(data.get("ccRecipients"))),
@@ -232,12 +309,21 @@ class WebView:
             ("Sent", e(data.get("sentDateTime"))),
             ("Received", e(data.get("receivedDateTime"))),
             ("Importance", e(data.get("importance"))),
+            ("Categories", e(", ".join(data.get("categories") or [])) or "—"),
+            ("Flag", _flag(data)),
+            ("Read", "yes" if data.get("isRead") else "no"),
+            ("Read receipt requested", "yes" if data.get("isReadReceiptRequested") else "no"),
+            (
+                "Delivery receipt requested",
+                "yes" if data.get("isDeliveryReceiptRequested") else "no",
+            ),
             ("Draft", "yes" if data.get("isDraft") else "no"),
             ("Internet message id", e(data.get("internetMessageId"))),
             ("Conversation id", e(data.get("conversationId"))),
             ("REST id", e(row["id"])),
             ("Immutable id", e(row["immutable_id"])),
         ]
+        thread = self._thread_rows(row["mailbox"], data.get("conversationId"), row["immutable_id"])
         back = ""
         if box and folder:
             href = (
@@ -252,6 +338,7 @@ class WebView:
             f"{back}<h1>{e(data.get('subject') or '(no subject)')}</h1><div class=card><dl>"
             + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
             + "</dl></div>"
+            + f"<h2>Conversation</h2><div class=card><table>{thread}</table></div>"
             + (f"<h2>Attachments</h2><ul class=card>{atts}</ul>" if atts else "")
             + (
                 f"<h2>Internet message headers</h2><div class=card><dl>{headers}</dl></div>"
@@ -278,7 +365,10 @@ class WebView:
             200,
             self.graph.store.content(att),
             {
-                "Content-Type": att["content_type"],
+                # An attached mail is kept as its Graph fields (JSON).
+                "Content-Type": "application/json"
+                if att["kind"] == "item"
+                else att["content_type"],
                 "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
                 "X-Content-Type-Options": "nosniff",
                 "Content-Security-Policy": "sandbox",
@@ -399,6 +489,11 @@ def register(ctx: SandboxContext) -> None:
         "GET",
         r"/ui/mailboxes/(?P<tenant>[^/]+)/(?P<mailbox>[^/]+)/folders/(?P<folder>[^/]+)",
         view.folder,
+    )
+    add(
+        "GET",
+        r"/ui/mailboxes/(?P<tenant>[^/]+)/(?P<mailbox>[^/]+)/conversations",
+        view.conversations,
     )
     add("GET", r"/ui/messages/(?P<message>[^/]+)", view.message)
     add("GET", r"/ui/attachments/(?P<attachment>[^/]+)", view.attachment)

@@ -2,7 +2,8 @@
 
 One module per concern: `api` (the envelope around every call), `folders`, `messages`,
 `attachments` (+ `uploads` for the pre-authenticated upload URL), `sending` (sendMail and
-/send, who may send as whom), `outbox` (mail in transit until its Sent Items copy is filed),
+/send, who may send as whom), `replies` (createReply/createReplyAll/createForward and the
+reply/replyAll/forward actions), `outbox` (mail in transit until its Sent Items copy is filed),
 `delivery` (recipients' copies and the outbound log), `render` (Graph's shapes), `query` and
 `odata` (query options), `model` (input rules), `permissions`, `throttle`, `store`,
 `control` (the limits and outbound control endpoints).
@@ -26,6 +27,7 @@ def register(ctx: SandboxContext):
     from sandbox.graph.messages import MessageOps
     from sandbox.graph.outbox import Outbox
     from sandbox.graph.render import Renderer
+    from sandbox.graph.replies import ReplyOps
     from sandbox.graph.sending import SendOps
     from sandbox.graph.services import Services
     from sandbox.graph.store import Store
@@ -51,11 +53,13 @@ def register(ctx: SandboxContext):
     folders = FolderOps(svc)
     messages = MessageOps(svc, folders)
     uploads = Uploads(ctx, store, throttle)
+    sending = SendOps(svc, messages)
     for ops in (
         folders,
         messages,
         AttachmentOps(svc, messages, uploads),
-        SendOps(svc, messages),
+        sending,
+        ReplyOps(svc, messages, sending),
     ):
         api.add(ops.routes())
     ctx.extras["graph"] = api

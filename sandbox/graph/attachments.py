@@ -6,12 +6,15 @@ import sqlite3
 
 from sandbox.graph import model, odata, query
 from sandbox.graph.call import Call
-from sandbox.graph.errors import item_not_found
+from sandbox.graph.errors import bad_request, item_not_found
 from sandbox.graph.messages import MESSAGE, MessageOps
 from sandbox.graph.render import collection_context, entity_context, select_plain, with_context
 from sandbox.graph.services import Services
 from sandbox.graph.uploads import Uploads
 from sandbox.web import Response
+
+# itemattachment-get.md: "$expand=microsoft.graph.itemattachment/item" adds the attached item.
+ITEM_EXPAND = "microsoft.graph.itemattachment/item"
 
 
 class AttachmentOps:
@@ -36,7 +39,7 @@ class AttachmentOps:
         call.allow(write=call.req.method == "POST")
         row = self.messages.row(call)
         if call.req.method == "POST":
-            f = model.file_attachment(call.req.json(), self.svc.limits)
+            f = model.attachment_input(call.req.json(), self.svc.limits, call.name_of)
             data = model.stored_data(row)
             self.messages.check_size(
                 call, data, [*self.messages.stored_sizes(row), len(f["content"])]
@@ -48,6 +51,7 @@ class AttachmentOps:
                 f["content"],
                 f["isInline"],
                 f["contentId"],
+                f["kind"],
             )
             context = entity_context(call.req, call.mailbox.id, self._context(call, row))
             return Response.json(with_context(context, self.svc.render.attachment(att)), 201)
@@ -82,12 +86,22 @@ class AttachmentOps:
         if call.req.method == "DELETE":
             self.svc.store.delete_attachment(att)
             return Response(204)
+        expand = (call.req.arg("$expand") or "").strip()
+        with_item = expand.lower() == ITEM_EXPAND
+        if expand and not with_item:
+            raise bad_request(
+                f"Parsing OData Select and Expand failed: only {ITEM_EXPAND} can be expanded on "
+                "an attachment."
+            )
         context = entity_context(call.req, call.mailbox.id, self._context(call, row))
-        return Response.json(with_context(context, self.svc.render.attachment(att)))
+        shaped = self.svc.render.attachment(att, with_item=with_item)
+        return Response.json(with_context(context, shaped))
 
     def value(self, call: Call) -> Response:
         call.allow(write=False)
         _, att = self._row(call)
+        if att["kind"] == "item":
+            raise bad_request("The sandbox does not export an item attachment's MIME content.")
         content = self.svc.store.content(att)
         return Response(200, content, {"Content-Type": att["content_type"]})
 

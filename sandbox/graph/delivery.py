@@ -48,6 +48,17 @@ def transport_headers(
         ("Subject", str(data.get("subject") or "")),
         ("Thread-Index", str(data.get("conversationIndex") or "")),
         ("Message-ID", str(data.get("internetMessageId") or "")),
+    ]
+    # A reply's threading headers (sandbox.graph.replies), and the receipt requests as MIME
+    # carries them (Disposition-Notification-To: RFC 8098; Return-Receipt-To for delivery).
+    for name, field in (("In-Reply-To", "_inReplyTo"), ("References", "_references")):
+        if data.get(field):
+            headers.append((name, str(data[field])))
+    if data.get("isReadReceiptRequested"):
+        headers.append(("Disposition-Notification-To", _address(data.get("from"))))
+    if data.get("isDeliveryReceiptRequested"):
+        headers.append(("Return-Receipt-To", _address(data.get("from"))))
+    headers += [
         ("MIME-Version", "1.0"),
         ("X-MS-Has-Attach", "yes" if has_attachments else ""),
         ("X-MS-Exchange-Organization-Network-Message-Id", str(uuid.uuid4())),
@@ -76,6 +87,9 @@ class Delivery:
         # Named properties set by the sender do not travel with the message.
         received["singleValueExtendedProperties"] = []
         received["isRead"] = False
+        # Categories and the follow-up flag are the sender's own marks on its copy.
+        received["categories"] = []
+        received["flag"] = {"flagStatus": "notFlagged"}
         received["receivedDateTime"] = now_iso()
         received["internetMessageHeaders"] = transport_headers(
             data, owner.address.split("@")[-1], any(not a["is_inline"] for a in attachments)

@@ -78,6 +78,7 @@ def create_message(
             f["content"],
             f["isInline"],
             f["contentId"],
+            f.get("kind", "file"),
         )
     return row
 

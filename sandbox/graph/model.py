@@ -8,6 +8,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.graph.errors import GraphError, bad_request, too_large
@@ -73,6 +74,13 @@ READ_ONLY = frozenset(
         "uniqueBody",
     }
 )
+# followupFlag.flagStatus (followupflag.md) and the booleans a client may set on any message.
+FLAG_STATUSES = ("notFlagged", "complete", "flagged")
+FLAG_DATES = ("startDateTime", "dueDateTime", "completedDateTime")
+BOOLEANS = frozenset({"isRead", "isDeliveryReceiptRequested", "isReadReceiptRequested"})
+# Properties of a message that exist in the store but are no Graph property (threading
+# headers a reply carries, for delivery): never rendered, never writable.
+INTERNAL_PREFIX = "_"
 # OData annotations clients put on any object; they carry no property value.
 ANNOTATIONS = frozenset({"@odata.type", "@odata.etag", "@odata.context", "@odata.id"})
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -229,10 +237,126 @@ def clean_input(
         elif key == "singleValueExtendedProperties":
             out[key] = _extended(value)
         elif key == "attachments":
-            out[key] = [file_attachment(a, limits) for a in (value or [])]
+            out[key] = [attachment_input(a, limits, names) for a in (value or [])]
+        elif key == "categories":
+            out[key] = categories(value)
+        elif key == "flag":
+            out[key] = followup_flag(value)
+        elif key in BOOLEANS:
+            if not isinstance(value, bool):
+                raise bad_request(
+                    f"Cannot convert the literal '{value}' to the expected type 'Edm.Boolean'."
+                )
+            out[key] = value
         else:
             out[key] = value
     return out
+
+
+def categories(value: Any) -> list[str]:
+    """A message's categories: a collection of strings (Outlook category names)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        raise bad_request("'categories' must be a collection of strings.")
+    return list(value)
+
+
+def _date_time_time_zone(value: Any, field: str) -> dict[str, str]:
+    if not isinstance(value, dict) or set(value) - {"dateTime", "timeZone", "@odata.type"}:
+        raise bad_request(f"'{field}' must be a dateTimeTimeZone (dateTime, timeZone).")
+    text, zone = value.get("dateTime"), value.get("timeZone") or "UTC"
+    try:
+        when = datetime.fromisoformat(str(text))
+    except ValueError as exc:
+        raise bad_request(f"'{field}.dateTime' is not a date and time: {text!r}.") from exc
+    if not isinstance(zone, str) or not zone.strip():
+        raise bad_request(f"'{field}.timeZone' must name a time zone.")
+    return {"dateTime": when.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": zone}
+
+
+def followup_flag(value: Any) -> dict[str, Any]:
+    """followupFlag (followupflag.md): a status and optional dates. "To set the due date, you
+    must also specify the startDateTime; otherwise, you get a 400 Bad Request response."
+    Marking it complete without a completedDateTime records now (as Outlook does); notFlagged
+    clears the dates."""
+    if not isinstance(value, dict):
+        raise bad_request("'flag' must be a followupFlag object.")
+    unknown = set(value) - {"flagStatus", "@odata.type", *FLAG_DATES}
+    if unknown:
+        raise GraphError(
+            400,
+            "RequestBodyRead",
+            f"The property '{sorted(unknown)[0]}' does not exist on type "
+            "'microsoft.graph.followupFlag'.",
+        )
+    status = value.get("flagStatus", "notFlagged")
+    if status not in FLAG_STATUSES:
+        raise bad_request(
+            f"Requested value '{status}' was not found (flagStatus: notFlagged, complete or "
+            "flagged)."
+        )
+    if value.get("dueDateTime") is not None and value.get("startDateTime") is None:
+        raise bad_request("To set the due date, you must also specify the startDateTime.")
+    out: dict[str, Any] = {"flagStatus": status}
+    if status == "notFlagged":
+        return out
+    for field in FLAG_DATES:
+        if value.get(field) is not None:
+            out[field] = _date_time_time_zone(value[field], f"flag.{field}")
+    if status == "complete" and "completedDateTime" not in out:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000")
+        out["completedDateTime"] = {"dateTime": now, "timeZone": "UTC"}
+    if status != "complete":
+        out.pop("completedDateTime", None)
+    return out
+
+
+ITEM_TYPES = ("#microsoft.graph.message", "microsoft.graph.message")
+
+
+def attachment_input(body: Any, limits: dict[str, Any], names: Resolver | None = None) -> dict:
+    """A fileAttachment or an itemAttachment holding a message (the only item the sandbox
+    keeps); raises GraphError 400/413."""
+    if not isinstance(body, dict):
+        raise bad_request("An attachment must be a JSON object.")
+    kind = str(body.get("@odata.type", "#microsoft.graph.fileAttachment")).lower()
+    if kind != "#microsoft.graph.itemattachment":
+        return file_attachment(body, limits)
+    unknown = set(body) - {"@odata.type", "name", "item", "isInline", "contentType"}
+    if unknown:
+        raise bad_request(
+            f"The property '{sorted(unknown)[0]}' does not exist on type "
+            "'microsoft.graph.itemAttachment'."
+        )
+    item = body.get("item")
+    if not isinstance(item, dict) or str(item.get("@odata.type", "")).lower() not in ITEM_TYPES:
+        raise bad_request(
+            "An itemAttachment needs an 'item' with @odata.type microsoft.graph.message (the "
+            "sandbox keeps no events or contacts)."
+        )
+    fields = {k: v for k, v in item.items() if k != "@odata.type"}
+    if "attachments" in fields or "singleValueExtendedProperties" in fields:
+        raise bad_request(
+            "The sandbox does not take attachments or extended properties inside an "
+            "itemAttachment's item."
+        )
+    data = clean_input(fields, limits, names=names)
+    name = body.get("name") or data.get("subject") or "Untitled"
+    if not isinstance(name, str):
+        raise bad_request("An attachment's 'name' must be a string.")
+    content = json.dumps(data).encode()
+    maximum = int(limits.get("maxAttachmentPostBytes", 3 * 1024 * 1024))
+    if len(content) > maximum:
+        raise too_large(maximum)
+    return {
+        "kind": "item",
+        "name": name,
+        "contentType": "",
+        "content": content,
+        "isInline": False,
+        "contentId": None,
+    }
 
 
 def file_attachment(body: Any, limits: dict[str, Any]) -> dict[str, Any]:
@@ -253,6 +377,7 @@ def file_attachment(body: Any, limits: dict[str, Any]) -> dict[str, Any]:
     if len(content) > maximum:
         raise too_large(maximum)
     return {
+        "kind": "file",
         "name": name,
         "contentType": body.get("contentType") or "application/octet-stream",
         "content": content,

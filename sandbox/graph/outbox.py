@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import logging
 import sqlite3
 import threading
@@ -71,16 +72,18 @@ class Outbox:
         final_id: str,
         save: bool,
         delay: float,
+        also: str | None = None,
     ) -> str:
         """Put a submitted message (stored as `row`, not a draft) in the Outbox under a new id;
         after `delay` seconds it is delivered and filed in Sent Items as `final_id` (when
-        `save`). Returns the Outbox copy's immutable id."""
+        `save`), and a copy in the Sent Items of mailbox id `also` (a delegator's, when its
+        settings ask for one). Returns the Outbox copy's immutable id."""
         outbox = self.store.folder(mailbox.id, "outbox")
         moved = self.store.move_message(row, outbox["id"])
         moved = self.store.rekey_message(moved, ids.new_immutable_id())
         outbox_id = moved["immutable_id"]
         self.store.add_transit(
-            outbox_id, mailbox.id, tenant_id, final_id, save, time.time() + max(0.0, delay)
+            outbox_id, mailbox.id, tenant_id, final_id, save, time.time() + max(0.0, delay), also
         )
         if delay <= 0:
             self._release(outbox_id)
@@ -118,6 +121,11 @@ class Outbox:
         # Recipients first: once a message has left the Outbox it has been delivered, so a
         # client that sees the Outbox empty may count copies.
         self._deliver(plan["tenant"], mailbox, row)
+        if plan["also"]:
+            self.store.ensure_mailbox(plan["also"])
+            theirs = self.store.folder(plan["also"], "sentitems")
+            copied = self.store.create_message(plan["also"], theirs["id"], json.loads(row["data"]))
+            self.store.copy_attachments(row["immutable_id"], copied["immutable_id"])
         if plan["save"]:
             sent = self.store.folder(plan["mailbox"], "sentitems")
             row = self.store.rekey_message(row, plan["final_id"])

@@ -57,7 +57,12 @@ def check_send_through(principal: Principal, owner: str, rights: frozenset[str])
 
 
 def resolve_sender(
-    principal: Principal, from_address: str, rights: frozenset[str], *, acting: str
+    principal: Principal,
+    from_address: str,
+    rights: frozenset[str],
+    *,
+    acting: str,
+    requested: str | None = None,
 ) -> str:
     """The `sender` address of a message sent with `from` = from_address.
 
@@ -66,16 +71,28 @@ def resolve_sender(
     through the user's mailbox", outlook-send-mail-from-other-user.md; putting another
     address in `from` needs that mailbox's Send As like any sender). `rights` are the
     acting identity's rights on `from`. Send As makes sender = from; Send on Behalf makes
-    sender = the acting identity (Exchange prefers Send As when both are granted). Raises
-    GraphError 403 (ErrorAccessDenied without the Mail.Send permission at all,
-    ErrorSendAsDenied without a right on `from`).
+    sender = the acting identity (Exchange prefers Send As when both are granted).
+
+    `requested` is a `sender` the client set itself. Another address than `from` asks for
+    Send on Behalf: it must be the acting identity (nobody sends on another's behalf in a
+    third person's name) and that identity needs the Send on Behalf right on `from` (the
+    sandbox does not fall back to Send As here: stricter than unsure). Raises GraphError 403
+    (ErrorAccessDenied without the Mail.Send permission at all, ErrorSendAsDenied without a
+    right on `from`).
     """
     if principal.kind == "app":
         if "Mail.Send" not in principal.roles:
             raise access_denied()
-    else:
-        if not principal.scopes & _OWN_SEND:
-            raise access_denied()
+    elif not principal.scopes & _OWN_SEND:
+        raise access_denied()
+    on_behalf = requested is not None and requested.lower() != from_address.lower()
+    if on_behalf:
+        if principal.kind != "app" and "Mail.Send.Shared" not in principal.scopes:
+            raise send_as_denied()
+        if (requested or "").lower() != acting.lower() or "SendOnBehalf" not in rights:
+            raise send_as_denied()
+        return acting
+    if principal.kind != "app":
         if is_own(principal, from_address):
             return from_address
         if "Mail.Send.Shared" not in principal.scopes:

@@ -71,7 +71,7 @@ class Renderer:
         msg_id = row["immutable_id"] if immutable else row["id"]
         has_files = any(not a["is_inline"] for a in self.store.attachments(row["immutable_id"]))
         out = {"@odata.etag": f'W/"{data.get("changeKey", "")}"', "id": msg_id}
-        out.update(data)
+        out.update((k, v) for k, v in data.items() if not k.startswith(model.INTERNAL_PREFIX))
         out["bodyPreview"] = model.preview(data.get("body"))
         out["parentFolderId"] = row["folder_id"]
         out["hasAttachments"] = has_files
@@ -97,7 +97,25 @@ class Renderer:
                 out["singleValueExtendedProperties"] = props
         return out
 
-    def attachment(self, att: sqlite3.Row, with_bytes: bool = True) -> dict[str, Any]:
+    def attachment(
+        self, att: sqlite3.Row, with_bytes: bool = True, with_item: bool = False
+    ) -> dict[str, Any]:
+        if att["kind"] == "item":
+            # itemattachment.md: no contentBytes; the item only with
+            # $expand=microsoft.graph.itemattachment/item.
+            item: dict[str, Any] = {
+                "id": att["id"],
+                "@odata.type": "#microsoft.graph.itemAttachment",
+                "lastModifiedDateTime": att["modified"],
+                "name": att["name"],
+                "contentType": None,
+                "size": att["size"],
+                "isInline": False,
+            }
+            if with_item:
+                fields = json.loads(self.store.content(att))
+                item["item"] = {"@odata.type": "#microsoft.graph.message", **fields}
+            return item
         out: dict[str, Any] = {
             "@odata.type": "#microsoft.graph.fileAttachment",
             "id": att["id"],

@@ -19,6 +19,10 @@ from sandbox.graph.store import now_iso
 from sandbox.web import Response
 
 
+def _address(rcpt: dict[str, Any] | None) -> str | None:
+    return ((rcpt or {}).get("emailAddress") or {}).get("address")
+
+
 class SendOps:
     def __init__(self, svc: Services, messages: MessageOps) -> None:
         self.svc = svc
@@ -49,27 +53,52 @@ class SendOps:
         """POST messages/{id}/send: 202 with no body; the draft leaves for the Outbox and its
         copy is filed in Sent Items under the draft's immutable id once it went out."""
         check_send_through(call.principal, call.mailbox.address, call.rights(call.mailbox.address))
-        row = self.messages.row(call)
+        self.submit_draft(call, self.messages.row(call))
+        return Response(202)
+
+    def submit_draft(self, call: Call, row: sqlite3.Row) -> None:
+        """Send the draft `row` of the URL's mailbox (its checks, then the Outbox)."""
         data = json.loads(row["data"])
         if not data.get("isDraft"):
             raise GraphError(
                 400, "ErrorInvalidOperation", "Only a draft message can be sent this way."
             )
         self._submit(call, data, files=[], draft=row, save=True)
-        return Response(202)
 
     def _sender(self, call: Call, data: dict[str, Any]) -> tuple[Any, Any]:
         """(from mailbox, sender mailbox) for this call; raises ErrorSendAsDenied."""
         principal, owner = call.principal, call.mailbox
-        from_addr = ((data.get("from") or {}).get("emailAddress") or {}).get("address")
+        from_addr = _address(data.get("from"))
         from_box = self.svc.directory.mailbox(principal.tenant_id, from_addr or owner.address)
         if from_box is None:
             raise send_as_denied()
         acting = principal.user if principal.kind == "user" else owner.address
         rights = self.svc.directory.rights(principal.tenant_id, acting or "", from_box.address)
-        sender_addr = resolve_sender(principal, from_box.address, rights, acting=acting or "")
+        sender_addr = resolve_sender(
+            principal,
+            from_box.address,
+            rights,
+            acting=acting or "",
+            requested=_address(data.get("sender")),
+        )
         sender_box = self.svc.directory.mailbox(principal.tenant_id, sender_addr) or from_box
         return from_box, sender_box
+
+    def _principal_copy(self, call: Call, from_box: Any, sender_box: Any) -> Any:
+        """The `from` mailbox when it gets a Sent Items copy of its own besides the sending
+        mailbox's: sent through another mailbox (a delegate's) with Set-Mailbox's
+        MessageCopyForSendOnBehalfEnabled (on behalf) or MessageCopyForSentAsEnabled (Send As)
+        on (automatically-save-sent-items-in-delegator-s-mailbox.md). None otherwise."""
+        if from_box.address == call.mailbox.address:
+            return None
+        setting = (
+            "messageCopyForSendOnBehalfEnabled"
+            if sender_box.address != from_box.address
+            else "messageCopyForSentAsEnabled"
+        )
+        if self.svc.directory.mailbox_setting(call.principal.tenant_id, from_box.address, setting):
+            return from_box
+        return None
 
     def _submit(
         self,
@@ -117,6 +146,13 @@ class SendOps:
             )
             final_id = ids.new_immutable_id()
         delay = wait + int(limits.get("sentCopyDelayMs") or 0) / 1000
+        also = self._principal_copy(call, from_box, sender_box) if save else None
         svc.outbox.submit(
-            owner, call.principal.tenant_id, row, final_id=final_id, save=save, delay=delay
+            owner,
+            call.principal.tenant_id,
+            row,
+            final_id=final_id,
+            save=save,
+            delay=delay,
+            also=also.id if also is not None else None,
         )

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS g_blobs (sha TEXT PRIMARY KEY, content BLOB NOT NULL)
 CREATE TABLE IF NOT EXISTS g_attachments (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, message TEXT NOT NULL,
     name TEXT NOT NULL, content_type TEXT NOT NULL, size INTEGER NOT NULL,
-    is_inline INTEGER NOT NULL, content_id TEXT, modified TEXT NOT NULL, blob TEXT NOT NULL);
+    is_inline INTEGER NOT NULL, content_id TEXT, modified TEXT NOT NULL, blob TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'file');
 CREATE INDEX IF NOT EXISTS g_attachments_message ON g_attachments (message);
 CREATE TABLE IF NOT EXISTS g_uploads (
     id TEXT PRIMARY KEY, secret TEXT NOT NULL, mailbox TEXT NOT NULL, message TEXT NOT NULL,
@@ -55,7 +56,7 @@ CREATE TABLE IF NOT EXISTS g_uploads (
     owner TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS g_transit (
     outbox_id TEXT PRIMARY KEY, mailbox TEXT NOT NULL, tenant TEXT NOT NULL,
-    final_id TEXT NOT NULL, save INTEGER NOT NULL, due REAL NOT NULL);
+    final_id TEXT NOT NULL, save INTEGER NOT NULL, due REAL NOT NULL, also TEXT);
 CREATE TABLE IF NOT EXISTS g_outbound (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, tenant TEXT NOT NULL,
     mailbox TEXT NOT NULL, sender TEXT, from_address TEXT, recipients TEXT NOT NULL,
@@ -87,6 +88,14 @@ class Store:
         columns = {r["name"] for r in self.db.query("PRAGMA table_info(g_uploads)")}
         if "owner" not in columns:  # a state dir from before upload sessions had an owner
             self.db.execute("ALTER TABLE g_uploads ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        columns = {r["name"] for r in self.db.query("PRAGMA table_info(g_transit)")}
+        if "also" not in columns:  # a state dir from before delegators' Sent Items copies
+            self.db.execute("ALTER TABLE g_transit ADD COLUMN also TEXT")
+        columns = {r["name"] for r in self.db.query("PRAGMA table_info(g_attachments)")}
+        if "kind" not in columns:  # a state dir from before item attachments
+            self.db.execute(
+                "ALTER TABLE g_attachments ADD COLUMN kind TEXT NOT NULL DEFAULT 'file'"
+            )
         self._ready: set[str] = set()
         self._ready_lock = threading.Lock()
 
@@ -272,15 +281,17 @@ class Store:
         content: bytes,
         is_inline: bool = False,
         content_id: str | None = None,
+        kind: str = "file",
     ) -> sqlite3.Row:
-        """Attach `content` to the message with immutable id `message`."""
+        """Attach `content` to the message with immutable id `message`; an `item` attachment's
+        content is its message's Graph fields as JSON."""
         sha = hashlib.sha256(content).hexdigest()
         att_id = ids.new_rest_id("attachment", message)
         with self.db.transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO g_blobs VALUES (?,?)", (sha, content))
             conn.execute(
                 "INSERT INTO g_attachments (id, message, name, content_type, size, is_inline, "
-                "content_id, modified, blob) VALUES (?,?,?,?,?,?,?,?,?)",
+                "content_id, modified, blob, kind) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     att_id,
                     message,
@@ -291,6 +302,7 @@ class Store:
                     content_id,
                     now_iso(),
                     sha,
+                    kind,
                 ),
             )
         return self.attachment(message, att_id)  # type: ignore[return-value]
@@ -315,7 +327,7 @@ class Store:
         for att in self.attachments(source):
             self.db.execute(
                 "INSERT INTO g_attachments (id, message, name, content_type, size, is_inline, "
-                "content_id, modified, blob) VALUES (?,?,?,?,?,?,?,?,?)",
+                "content_id, modified, blob, kind) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     ids.new_rest_id("attachment", target),
                     target,
@@ -326,6 +338,7 @@ class Store:
                     att["content_id"],
                     att["modified"],
                     att["blob"],
+                    att["kind"],
                 ),
             )
 
@@ -401,12 +414,21 @@ class Store:
     # -- mail in transit (the Outbox's schedule, kept across restarts) -----------------------
 
     def add_transit(
-        self, outbox_id: str, mailbox: str, tenant: str, final_id: str, save: bool, due: float
+        self,
+        outbox_id: str,
+        mailbox: str,
+        tenant: str,
+        final_id: str,
+        save: bool,
+        due: float,
+        also: str | None = None,
     ) -> None:
-        """Remember that the Outbox message `outbox_id` leaves at `due` (epoch seconds)."""
+        """Remember that the Outbox message `outbox_id` leaves at `due` (epoch seconds), with
+        a further Sent Items copy for mailbox id `also`."""
         self.db.execute(
-            "INSERT OR REPLACE INTO g_transit VALUES (?,?,?,?,?,?)",
-            (outbox_id, mailbox, tenant, final_id, int(save), due),
+            "INSERT OR REPLACE INTO g_transit (outbox_id, mailbox, tenant, final_id, save, due, "
+            "also) VALUES (?,?,?,?,?,?,?)",
+            (outbox_id, mailbox, tenant, final_id, int(save), due, also),
         )
 
     def transit(self) -> list[sqlite3.Row]:
