@@ -5,8 +5,10 @@ import azure.functions as func
 import api_meta
 import auth_routes
 import create_draft
+import forward_mail
 import move_mail
 import operations_api
+import reply_mail
 import send_mail
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -17,6 +19,8 @@ for bp in (
     send_mail.bp,
     move_mail.bp,
     create_draft.bp,
+    reply_mail.bp,
+    forward_mail.bp,
     api_meta.bp,
     auth_routes.bp,
     operations_api.bp,

@@ -136,6 +136,8 @@ var queueNames = [
   'mail-send'
   'mail-move'
   'mail-draft'
+  'mail-reply'
+  'mail-forward'
 ]
 // Every table the app uses (shared/settings.py TABLES): operation status and idempotency,
 // single-use request nonces, and the per-mailbox limits every instance shares.

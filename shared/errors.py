@@ -107,6 +107,18 @@ class SendAsDenied(AppError):
     code, status = "send_as_denied", 403
 
 
+class SendOnBehalfDenied(AppError):
+    """Exchange refused a send on behalf (`sender` set): the delegate lacks Send on Behalf."""
+
+    code, status = "send_on_behalf_denied", 403
+
+
+class DraftAlreadySent(AppError):
+    """`draftId` names a message that is no longer a draft: it was sent already."""
+
+    code, status = "draft_already_sent", 409
+
+
 class AccessDenied(AppError):
     """Graph refused the mailbox operation (permissions, RBAC for Applications scope)."""
 
@@ -214,6 +226,20 @@ SEND_AS_HINT = (
     "-Trustee <account> -AccessRights SendAs` and `Add-MailboxPermission -Identity <mailbox> "
     "-User <account> -AccessRights FullAccess` (Full Access puts the copy in its Sent Items)."
 )
+
+
+def send_on_behalf_hint(principal: str, delegate: str) -> str:
+    """What an Exchange admin grants so `delegate` may send on behalf of `principal`."""
+    return (
+        f"{delegate} may not send on behalf of {principal}. An Exchange admin grants it with "
+        f'`Set-Mailbox -Identity {principal} -GrantSendOnBehalfTo @{{Add="{delegate}"}}` '
+        "(it can take up to two hours to apply). A delegated connection must be signed in as "
+        "the delegate; the mail is sent from the delegate's own mailbox, so its copy lands in "
+        "the delegate's Sent Items (and also in the principal's when the principal has "
+        "`Set-Mailbox -MessageCopyForSendOnBehalfEnabled $true`)."
+    )
+
+
 MESSAGE_SIZE_HINT = (
     "Exchange refused the message: it is larger than the sender mailbox's maximum message "
     "size (35 MB unless the tenant raised it; attachments count base64-encoded, a third "

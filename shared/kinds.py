@@ -11,8 +11,15 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.models import DraftRequest, MoveRequest, OperationRequest, SendRequest
-from shared.settings import QUEUE_DRAFT, QUEUE_MOVE, QUEUE_SEND
+from shared.models import (
+    DraftRequest,
+    ForwardRequest,
+    MoveRequest,
+    OperationRequest,
+    ReplyRequest,
+    SendRequest,
+)
+from shared.settings import QUEUE_DRAFT, QUEUE_FORWARD, QUEUE_MOVE, QUEUE_REPLY, QUEUE_SEND
 
 if TYPE_CHECKING:
     from shared.operations.context import OperationContext
@@ -39,6 +46,10 @@ KINDS: dict[str, Kind] = {
         Kind("send", SendRequest, QUEUE_SEND, "shared.operations.send:send"),
         Kind("move", MoveRequest, QUEUE_MOVE, "shared.operations.move:move"),
         Kind("draft", DraftRequest, QUEUE_DRAFT, "shared.operations.draft:draft"),
+        # One queue per kind: a queue trigger names its kind, and the processor refuses a
+        # message whose operation is of another kind (a re-routed message).
+        Kind("reply", ReplyRequest, QUEUE_REPLY, "shared.operations.reply:reply"),
+        Kind("forward", ForwardRequest, QUEUE_FORWARD, "shared.operations.reply:forward"),
     )
 }
 

@@ -16,7 +16,9 @@ from typing import Any
 QUEUE_SEND = "mail-send"
 QUEUE_MOVE = "mail-move"
 QUEUE_DRAFT = "mail-draft"
-QUEUES = (QUEUE_SEND, QUEUE_MOVE, QUEUE_DRAFT)
+QUEUE_REPLY = "mail-reply"
+QUEUE_FORWARD = "mail-forward"
+QUEUES = (QUEUE_SEND, QUEUE_MOVE, QUEUE_DRAFT, QUEUE_REPLY, QUEUE_FORWARD)
 OPERATIONS_TABLE = "operations"
 # Single-use request-signature nonces (shared.api.replay), created on first use.
 NONCES_TABLE = "requestnonces"

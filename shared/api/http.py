@@ -16,7 +16,14 @@ import msgspec
 from shared.api.validation import decode
 from shared.errors import AppError, PayloadTooLarge, ReauthRequired, to_http
 from shared.kinds import kind as kind_named
-from shared.models import DraftRequest, MoveRequest, OperationRequest, SendRequest
+from shared.models import (
+    DraftRequest,
+    ForwardRequest,
+    MoveRequest,
+    OperationRequest,
+    ReplyRequest,
+    SendRequest,
+)
 from shared.oplog import OperationRecord, operation_log
 
 log = logging.getLogger(__name__)
@@ -47,8 +54,13 @@ def _describe(record: OperationRecord, request: OperationRequest) -> None:
         record.address("mailbox", request.mailbox)
         record.fields["by"] = "messageId" if request.message_id else "internetMessageId"
         return
-    if isinstance(request, SendRequest | DraftRequest):
+    if isinstance(request, ReplyRequest | ForwardRequest):
+        record.address("mailbox", request.mailbox)
+        record.fields["by"] = "messageId" if request.message_id else "internetMessageId"
+    if isinstance(request, SendRequest | DraftRequest | ReplyRequest | ForwardRequest):
         record.address("from", request.from_)
+        if request.sender:
+            record.address("sender", request.sender)
         record.fields["recipients"] = len(request.to) + len(request.cc) + len(request.bcc)
         record.fields["attachments"] = len(request.attachments)
 

@@ -12,10 +12,13 @@ from shared.models import (
     DraftRequest,
     DraftResult,
     ErrorResponse,
+    ForwardRequest,
     Health,
     MoveRequest,
     MoveResult,
     OperationStatus,
+    ReplyRequest,
+    ReplyResult,
     SendRequest,
     SendResult,
 )
@@ -28,10 +31,11 @@ _ERRORS = {
     "401": "unauthorized (missing or wrong function key, or a missing, wrong or stale request "
     "signature on a connection that requires signed requests) or reauth_required (with "
     "signInUrl or adminCommand)",
-    "403": "sender_not_allowed, send_as_denied (with the Exchange permissions to grant) or "
-    "access_denied",
+    "403": "sender_not_allowed, send_as_denied (with the Exchange permissions to grant), "
+    "send_on_behalf_denied (with the Set-Mailbox -GrantSendOnBehalfTo grant) or access_denied",
     "404": "unknown_connection, mailbox_not_found, message_not_found or folder_not_found",
-    "409": "idempotency_conflict: this idempotency key was used with another payload",
+    "409": "idempotency_conflict (this idempotency key was used with another payload) or "
+    "draft_already_sent (draftId names a message that is no longer a draft)",
     "413": "payload_too_large",
     "429": "throttled (see Retry-After)",
     "500": "internal_error (the operationId is in the logs) or token_cache_too_large",
@@ -180,9 +184,12 @@ def openapi_document() -> dict[str, Any]:
         SendRequest,
         MoveRequest,
         DraftRequest,
+        ReplyRequest,
+        ForwardRequest,
         SendResult,
         MoveResult,
         DraftResult,
+        ReplyResult,
         Accepted,
         OperationStatus,
         ErrorResponse,
@@ -194,14 +201,23 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "exchange-processor",
             "version": VERSION,
-            "description": "Send, move and draft Exchange Online mail through Microsoft Graph. "
+            "description": "Send, reply to, forward, move and draft Exchange Online mail through "
+            "Microsoft Graph. "
             "Errors share one shape: ErrorResponse.",
         },
         "servers": [{"url": "/api"}],
         "paths": {
             "/mail/send": _mail_route("Send a mail", "SendRequest", "SendResult", "200"),
             "/mail/move": _mail_route("Move a mail", "MoveRequest", "MoveResult", "200"),
-            "/mail/draft": _mail_route("Create a draft", "DraftRequest", "DraftResult", "201"),
+            "/mail/draft": _mail_route(
+                "Create or update a draft", "DraftRequest", "DraftResult", "201"
+            ),
+            "/mail/reply": _mail_route(
+                "Reply to a mail in its conversation", "ReplyRequest", "ReplyResult", "200"
+            ),
+            "/mail/forward": _mail_route(
+                "Forward a mail in its conversation", "ForwardRequest", "ReplyResult", "200"
+            ),
             "/operations/{operationId}": _operations_route(),
             "/health": {
                 "get": {

@@ -327,7 +327,8 @@ def _check_item_attachment(
         out.append(Detail(field, "an attached mail has no contentType, contentId or isInline"))
     if att.name is not None and (unsafe(att.name) or any(c in att.name for c in "/\\")):
         out.append(Detail(f"{field}.name", f"{UNSAFE_TEXT}, nor slashes"))
-    check_message_ref(f"{field}.message", att.message, out)
+    if att.message is not None:
+        check_message_ref(f"{field}.message", att.message, out)
 
 
 def _check_draft_ref(request: SendRequest | DraftRequest, out: list[Detail]) -> None:

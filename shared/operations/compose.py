@@ -1,12 +1,16 @@
-"""Building a Graph message from a send/draft request and creating it as a draft with files.
+"""Building a Graph message from a request and creating it as a draft with its attachments.
 
-Shared by send and draft. Raises `SenderNotAllowed`, `ValidationFailed` (attachment URLs),
-and whatever Graph or the attachment sources raise; a half-built draft is deleted on failure.
+Shared by send, draft, reply and forward. Which mailbox composes and sends (`sending_mailbox`):
+`from`'s for a plain mail, the delegate's (`sender`) for one sent on behalf of `from`, and the
+original's for a reply or forward. Raises `SenderNotAllowed`, `ValidationFailed` (attachment
+URLs), and whatever Graph or the attachment sources raise; a half-built draft is deleted on
+failure.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from urllib.parse import quote
 
 from shared import base64_content
@@ -22,7 +26,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.graph.client import mailbox_path
-from shared.models import DraftRequest, Recipient, SendRequest
+from shared.models import DraftRequest, ForwardRequest, Recipient, ReplyRequest, SendRequest
 from shared.operations import message_size
 from shared.operations.attachments import (
     UPLOAD_THRESHOLD,
@@ -34,10 +38,13 @@ from shared.operations.attachments import (
     upload_large,
 )
 from shared.operations.context import OperationContext
+from shared.operations.items import add_item, item_attachment, item_size
 from shared.operations.marks import graph_marks
 from shared.urlsafety import check_attachment_url
 
 log = logging.getLogger(__name__)
+
+MessageRequest = SendRequest | DraftRequest | ReplyRequest | ForwardRequest
 
 # Microsoft Graph's known issue "Attaching large files to messages with delegated permissions
 # can fail": createUploadSession (files over 3 MB) works for a delegated sign-in only in its own
@@ -58,9 +65,17 @@ OPERATION_ID_PROPERTY = f"String {{{OPERATION_ID_GUID}}} Name OperationId"
 INLINE_BUDGET = 2_500_000
 
 
-def default_sender(request: SendRequest | DraftRequest, ctx: OperationContext) -> str:
-    """Fill in an omitted `from`: a `user`-mode connection sends as the signed-in `user`;
-    every other mode needs `from` (ValidationFailed). Returns the sender; idempotent."""
+def is_answer(request: MessageRequest) -> bool:
+    """A reply or forward (composed in the original's mailbox)."""
+    return isinstance(request, ReplyRequest | ForwardRequest)
+
+
+def default_sender(request: MessageRequest, ctx: OperationContext) -> str:
+    """Fill in an omitted `from`: a reply or forward is from the original's mailbox; a
+    `user`-mode connection sends as the signed-in `user`; every other mode needs `from`
+    (ValidationFailed). Returns the sender; idempotent."""
+    if request.from_ is None and isinstance(request, ReplyRequest | ForwardRequest):
+        request.from_ = request.mailbox
     if request.from_ is None:
         if ctx.connection.mode != "user" or not request.user:
             raise ValidationFailed(
@@ -72,20 +87,51 @@ def default_sender(request: SendRequest | DraftRequest, ctx: OperationContext) -
     return request.from_
 
 
-def check_sender(request: SendRequest | DraftRequest, ctx: OperationContext) -> str:
-    """Fill in a default `from` (default_sender), then raise SenderNotAllowed unless it is on
-    the connection's allowedSenders; returns the sender."""
-    sender = default_sender(request, ctx)
-    if not ctx.connection.sender_allowed(sender):
+def on_behalf(request: MessageRequest) -> bool:
+    """`sender` names a delegate other than `from`: a send on behalf of `from`."""
+    return bool(
+        request.sender and request.from_ and request.sender.casefold() != request.from_.casefold()
+    )
+
+
+def sending_mailbox(request: MessageRequest) -> str:
+    """The mailbox whose URL composes and sends (so whose Sent Items gets the copy): the
+    original's for an answer, the delegate's for a send on behalf (Send on Behalf grants no
+    Full Access on `from`), else `from`. Call after default_sender."""
+    if isinstance(request, ReplyRequest | ForwardRequest):
+        return request.mailbox
+    if on_behalf(request):
+        return request.sender or ""
+    return request.from_ or ""
+
+
+def _allowed(ctx: OperationContext, address: str, field: str) -> None:
+    if not ctx.connection.sender_allowed(address):
         raise SenderNotAllowed(
-            f"Connection {ctx.connection.name!r} may not send as this address; "
-            "add it (or *@its-domain) to the connection's allowedSenders.",
-            details=[Detail("from", "not on the connection's allowedSenders")],
+            f"Connection {ctx.connection.name!r} may not act on this mailbox; add it (or "
+            "*@its-domain) to the connection's allowedSenders.",
+            details=[Detail(field, "not on the connection's allowedSenders")],
         )
-    return sender
 
 
-def check_attachment_urls(request: SendRequest | DraftRequest, ctx: OperationContext) -> None:
+def check_sender(request: MessageRequest, ctx: OperationContext) -> str:
+    """Fill in a default `from` (default_sender), then raise SenderNotAllowed unless every
+    mailbox the request acts on is on the connection's allowedSenders: `from`, a delegate
+    `sender`, an answer's `mailbox`, and the mailboxes of attached mails. Returns the sending
+    mailbox (sending_mailbox)."""
+    sender = default_sender(request, ctx)
+    if is_answer(request):
+        _allowed(ctx, sending_mailbox(request), "mailbox")
+    _allowed(ctx, sender, "from")
+    if on_behalf(request):
+        _allowed(ctx, request.sender or "", "sender")
+    for i, att in enumerate(request.attachments):
+        if att.message is not None:
+            _allowed(ctx, att.message.mailbox, f"attachments[{i}].message.mailbox")
+    return sending_mailbox(request)
+
+
+def check_attachment_urls(request: MessageRequest, ctx: OperationContext) -> None:
     """Check every attachment URL against the connection's policy, reporting all at once."""
     problems: list[Detail] = []
     for i, att in enumerate(request.attachments):
@@ -115,25 +161,53 @@ def _recipient(value: str | Recipient) -> dict:
     return {"emailAddress": address}
 
 
+def _marks(request: MessageRequest) -> dict:
+    return graph_marks(
+        categories=request.categories,
+        flag=request.flag,
+        is_read_receipt_requested=request.is_read_receipt_requested,
+        is_delivery_receipt_requested=request.is_delivery_receipt_requested,
+    )
+
+
+def _senders(request: MessageRequest, mailbox: str | None) -> dict:
+    """`from` when it is not the sending mailbox itself; `sender` for a send on behalf."""
+    out: dict = {}
+    if request.from_ and mailbox and request.from_.casefold() != mailbox.casefold():
+        out["from"] = _recipient(request.from_)
+    if on_behalf(request):
+        out["sender"] = _recipient(request.sender or "")
+    return out
+
+
 def build_message(
-    request: SendRequest | DraftRequest, operation_id: str, attachments: list[dict]
+    request: MessageRequest,
+    operation_id: str,
+    attachments: list[dict],
+    *,
+    mailbox: str | None = None,
 ) -> dict:
-    """The Graph message resource for `request` (pure)."""
+    """The Graph message resource for `request` (pure); `mailbox` is the sending mailbox.
+
+    For a reply the recipients Graph derives from the original stay (the request's `to`/`cc`
+    are added afterwards), and an empty subject keeps Graph's "RE:"/"FW:" one.
+    """
+    answer = is_answer(request)
     message: dict = {
-        "subject": request.subject,
         "importance": request.importance,
-        "toRecipients": [_recipient(r) for r in request.to],
-        "ccRecipients": [_recipient(r) for r in request.cc],
-        "bccRecipients": [_recipient(r) for r in request.bcc],
-        "replyTo": [_recipient(r) for r in request.reply_to],
         "singleValueExtendedProperties": [{"id": OPERATION_ID_PROPERTY, "value": operation_id}],
-        **graph_marks(
-            categories=request.categories,
-            flag=request.flag,
-            is_read_receipt_requested=request.is_read_receipt_requested,
-            is_delivery_receipt_requested=request.is_delivery_receipt_requested,
-        ),
+        **_senders(request, mailbox),
+        **_marks(request),
     }
+    if not answer or request.subject:
+        message["subject"] = request.subject
+    if not isinstance(request, ReplyRequest):
+        message["toRecipients"] = [_recipient(r) for r in request.to]
+        message["ccRecipients"] = [_recipient(r) for r in request.cc]
+    if request.bcc or not answer:
+        message["bccRecipients"] = [_recipient(r) for r in request.bcc]
+    if request.reply_to or not answer:
+        message["replyTo"] = [_recipient(r) for r in request.reply_to]
     if request.body is not None:
         message["body"] = {
             "contentType": "HTML" if request.body.content_type == "html" else "Text",
@@ -148,13 +222,42 @@ def build_message(
     return message
 
 
-def _inline_split(request: SendRequest | DraftRequest) -> tuple[list[dict], list[int]]:
+def patch_message(request: SendRequest | DraftRequest, operation_id: str, mailbox: str) -> dict:
+    """The PATCH for a draft a person made: the fields the request gives (not at their
+    default: an empty list or subject, importance normal, leaves the draft's value) and the
+    operation id, so a resumed attempt finds the draft it touched."""
+    patch: dict = {
+        "singleValueExtendedProperties": [{"id": OPERATION_ID_PROPERTY, "value": operation_id}],
+        **_senders(request, mailbox),
+        **_marks(request),
+    }
+    for name, values in (
+        ("toRecipients", request.to),
+        ("ccRecipients", request.cc),
+        ("bccRecipients", request.bcc),
+        ("replyTo", request.reply_to),
+    ):
+        if values:
+            patch[name] = [_recipient(r) for r in values]
+    if request.subject:
+        patch["subject"] = request.subject
+    if request.importance != "normal":
+        patch["importance"] = request.importance
+    if request.body is not None:
+        patch["body"] = {
+            "contentType": "HTML" if request.body.content_type == "html" else "Text",
+            "content": request.body.content,
+        }
+    return patch
+
+
+def _inline_split(request: MessageRequest) -> tuple[list[dict], list[int]]:
     """Base64 attachments that fit on the create request, and indexes of the rest."""
     inline: list[dict] = []
     rest: list[int] = []
     budget = INLINE_BUDGET
     for i, att in enumerate(request.attachments):
-        if base64_content.present(att.content_bytes):
+        if att.message is None and base64_content.present(att.content_bytes):
             length = base64_content.encoded_length(att.content_bytes)
             if length <= budget and base64_content.decoded_size(att.content_bytes) < (
                 UPLOAD_THRESHOLD
@@ -166,7 +269,7 @@ def _inline_split(request: SendRequest | DraftRequest) -> tuple[list[dict], list
     return inline, rest
 
 
-def _open(request: SendRequest | DraftRequest, index: int, ctx: OperationContext) -> Source:
+def _open(request: MessageRequest, index: int, ctx: OperationContext) -> Source:
     att = request.attachments[index]
     if base64_content.present(att.content_bytes):
         return from_base64(att)
@@ -194,73 +297,121 @@ def sender_denied(exc: AccessDenied, ctx: OperationContext) -> AppError:
     return SendAsDenied(SEND_AS_HINT, graph=exc.graph)
 
 
-def decoded_sizes(request: SendRequest | DraftRequest) -> dict[int, int]:
+def decoded_sizes(request: MessageRequest) -> dict[int, int]:
     """{index: size in bytes} of the base64 attachments (URL ones are known once opened)."""
     return {
         i: base64_content.decoded_size(att.content_bytes)
         for i, att in enumerate(request.attachments)
-        if base64_content.present(att.content_bytes)
+        if att.message is None and base64_content.present(att.content_bytes)
     }
 
 
-def create_draft(request: SendRequest | DraftRequest, ctx: OperationContext) -> dict:
-    """Create the message in `from`'s Drafts with all attachments; returns Graph's message.
-
-    Raises PayloadTooLarge before anything is uploaded when the message would be over
-    MESSAGE_MAX_BYTES (a URL attachment: as soon as its size is known, the half-built draft
-    is deleted).
-    """
-    limit = ctx.settings.message_max_bytes
+def prepare_attachments(
+    request: MessageRequest, ctx: OperationContext
+) -> tuple[dict[int, int], dict[int, dict]]:
+    """Before anything is created: the known attachment sizes and the attached mails (read
+    from their mailboxes now, so a missing one fails early). Raises PayloadTooLarge when the
+    message would be over MESSAGE_MAX_BYTES, ValidationFailed for an attachment over
+    ATTACHMENT_MAX_BYTES, and what reading an attached mail raises."""
     sizes = decoded_sizes(request)
-    message_size.check(request, sizes.values(), limit)
-    inline, rest = _inline_split(request)
-    for i in rest:  # the cheap size check first, before Graph sees anything
-        att = request.attachments[i]
-        if base64_content.present(att.content_bytes) and base64_content.decoded_size(
-            att.content_bytes
-        ) > (ctx.settings.attachment_max_bytes):
+    items = {
+        i: item_attachment(ctx, att, f"attachments[{i}]")
+        for i, att in enumerate(request.attachments)
+        if att.message is not None
+    }
+    sizes.update({i: item_size(item) for i, item in items.items()})
+    message_size.check(request, sizes.values(), ctx.settings.message_max_bytes)
+    for i, size in sizes.items():  # the cheap size check first, before Graph sees anything
+        if i not in items and size > ctx.settings.attachment_max_bytes:
             raise ValidationFailed(
                 "An attachment is too large.",
                 details=[Detail(f"attachments[{i}]", "larger than ATTACHMENT_MAX_BYTES")],
             )
-    sender = default_sender(request, ctx)
-    base = mailbox_path(sender)
+    return sizes, items
+
+
+def add_attachments(
+    request: MessageRequest,
+    ctx: OperationContext,
+    mailbox: str,
+    message_id: str,
+    indexes: list[int],
+    sizes: dict[int, int],
+    items: dict[int, dict],
+) -> None:
+    """Add the request's attachments `indexes` to the message: attached mails as items, files
+    over 3 MB through an upload session, the others by POST. A URL's size is checked against
+    the message limit as soon as it is known, before a byte goes up."""
+    limit = ctx.settings.message_max_bytes
+    for i in indexes:
+        if i in items:
+            add_item(ctx, mailbox, message_id, items[i])
+            continue
+        source = _open(request, i, ctx)
+        try:
+            if i not in sizes:
+                sizes[i] = source.size
+                message_size.check(request, sizes.values(), limit)
+            if source.size > UPLOAD_THRESHOLD:
+                try:
+                    upload_large(ctx.graph, mailbox, message_id, source)
+                except AccessDenied as exc:
+                    if ctx.connection.mode == "app":
+                        raise
+                    raise AccessDenied(DELEGATED_UPLOAD_HINT, graph=exc.graph) from exc
+            else:
+                add_small(ctx.graph, mailbox, message_id, source)
+        finally:
+            source.close()
+
+
+Create = Callable[[dict], dict]
+
+
+def create_draft(
+    request: MessageRequest,
+    ctx: OperationContext,
+    *,
+    create: Create | None = None,
+    finish: Callable[[dict], dict] | None = None,
+) -> dict:
+    """Create the message in the sending mailbox's Drafts with all attachments; returns
+    Graph's message.
+
+    `create(message)` makes the draft from the message JSON (default: POST …/messages; a
+    reply uses createReply); `finish(draft)` may change it before the attachments go up (and
+    returns it). Raises PayloadTooLarge before anything is uploaded when the message would be
+    over MESSAGE_MAX_BYTES (a URL attachment: as soon as its size is known, the half-built
+    draft is deleted).
+    """
+    sizes, items = prepare_attachments(request, ctx)
+    inline, rest = _inline_split(request)
+    mailbox = sending_mailbox(request)
+    base = mailbox_path(mailbox)
+    message_json = build_message(request, ctx.operation_id, inline, mailbox=mailbox)
     try:
-        message = ctx.graph.post(
-            f"{base}/messages", json=build_message(request, ctx.operation_id, inline)
-        )
+        if create is None:
+            message = ctx.graph.post(f"{base}/messages", json=message_json)
+        else:
+            message = create(message_json)
     except AccessDenied as exc:
         raise sender_denied(exc, ctx) from exc
     message_id = message["id"]
     try:
-        for i in rest:
-            source = _open(request, i, ctx)
-            try:
-                if i not in sizes:  # a URL: its size is known now, before a byte goes up
-                    sizes[i] = source.size
-                    message_size.check(request, sizes.values(), limit)
-                if source.size > UPLOAD_THRESHOLD:
-                    try:
-                        upload_large(ctx.graph, sender, message_id, source)
-                    except AccessDenied as exc:
-                        if ctx.connection.mode == "app":
-                            raise
-                        raise AccessDenied(DELEGATED_UPLOAD_HINT, graph=exc.graph) from exc
-                else:
-                    add_small(ctx.graph, sender, message_id, source)
-            finally:
-                source.close()
+        if finish is not None:
+            message = finish(message)
+        add_attachments(request, ctx, mailbox, message_id, rest, sizes, items)
     except GraphOutcomeUnknown as exc:
         # A lost answer while building the draft (e.g. a chunk PUT): the draft goes, and
         # nothing was sent, so the caller may simply try again.
-        delete_quietly(ctx, sender, message_id)
+        delete_quietly(ctx, mailbox, message_id)
         raise GraphUnavailable(
             "Graph did not answer while the attachments were uploaded; nothing was sent. "
             "Retry later.",
             retry_after=exc.retry_after or 5.0,
         ) from exc
     except BaseException:
-        delete_quietly(ctx, sender, message_id)
+        delete_quietly(ctx, mailbox, message_id)
         raise
     return message
 
@@ -288,7 +439,7 @@ def find_by_operation_id(
                 f"singleValueExtendedProperties/Any(ep: ep/id eq '{OPERATION_ID_PROPERTY}' "
                 f"and ep/value eq '{literal}')"
             ),
-            "$select": "id,isDraft,internetMessageId,parentFolderId",
+            "$select": "id,isDraft,internetMessageId,parentFolderId,conversationId,webLink",
             "$top": "10",
         },
     )

@@ -1,4 +1,5 @@
-"""The draft operation: create a message with its attachments in `from`'s Drafts."""
+"""The draft operation: create a message with its attachments in the sending mailbox's Drafts,
+or update a draft a person made (`draftId`)."""
 
 from __future__ import annotations
 
@@ -14,31 +15,38 @@ from shared.operations.compose import (
     mailbox_path,
 )
 from shared.operations.context import OperationContext
+from shared.operations.reviewed import existing_draft
 
 
 def draft(request: DraftRequest, ctx: OperationContext) -> DraftResult:
-    """Create the draft; returns its id, webLink and conversationId.
+    """Create (or with `draftId` update) the draft; returns its id, webLink and conversationId.
 
-    Raises SenderNotAllowed, ValidationFailed (attachment URLs) and Graph's mapped errors.
+    Raises SenderNotAllowed, ValidationFailed (attachment URLs), MessageNotFound /
+    DraftAlreadySent (draftId) and Graph's mapped errors.
     """
-    sender = check_sender(request, ctx)
+    mailbox = check_sender(request, ctx)
     check_attachment_urls(request, ctx)
-    if ctx.progress.resume:
-        # An earlier attempt's draft may be half-built (attachments are added after the
-        # create), so it is removed and the draft made again: a draft is never sent by us.
-        for found in find_by_operation_id(ctx, sender):
-            if found.get("isDraft", True):
-                delete_quietly(ctx, sender, found["id"])
-    message = create_draft(request, ctx)
+    if request.draft_id is not None or request.draft_internet_message_id is not None:
+        message = existing_draft(request, ctx, mailbox)
+        status = "updated"
+    else:
+        if ctx.progress.resume:
+            # An earlier attempt's draft may be half-built (attachments are added after the
+            # create), so it is removed and the draft made again: a draft is never sent by us.
+            for found in find_by_operation_id(ctx, mailbox):
+                if found.get("isDraft", True):
+                    delete_quietly(ctx, mailbox, found["id"])
+        message = create_draft(request, ctx)
+        status = "created"
     if not message.get("webLink"):
         # Graph normally returns it on create; read it back rather than answer without it.
         message = ctx.graph.get(
-            f"{mailbox_path(sender)}/messages/{quote(message['id'], safe='')}",
+            f"{mailbox_path(mailbox)}/messages/{quote(message['id'], safe='')}",
             params={"$select": "id,webLink,conversationId"},
         )
     return DraftResult(
         operation_id=ctx.operation_id,
-        status="created",
+        status=status,
         message_id=message["id"],
         web_link=message.get("webLink"),
         conversation_id=message.get("conversationId"),

@@ -14,7 +14,9 @@ import math
 from collections.abc import Iterable
 
 from shared.errors import Detail, PayloadTooLarge
-from shared.models import DraftRequest, Recipient, SendRequest
+from shared.models import DraftRequest, ForwardRequest, Recipient, ReplyRequest, SendRequest
+
+MessageRequest = SendRequest | DraftRequest | ReplyRequest | ForwardRequest
 
 HEADER_ALLOWANCE = 1024
 PART_ALLOWANCE = 256
@@ -33,17 +35,19 @@ def _address_bytes(value: str | Recipient) -> int:
     return len(value.address.encode()) + len((value.name or value.address).encode()) + 4
 
 
-def estimate(request: SendRequest | DraftRequest, attachment_sizes: Iterable[int]) -> int:
+def estimate(request: MessageRequest, attachment_sizes: Iterable[int]) -> int:
     """The MIME size of `request` with attachments of these (decoded) sizes, in bytes."""
     total = HEADER_ALLOWANCE + len((request.subject or "").encode())
     for field in (request.to, request.cc, request.bcc, request.reply_to):
         total += sum(_address_bytes(r) for r in field)
     if request.body is not None:
         total += len(request.body.content.encode())
+    if isinstance(request, ReplyRequest | ForwardRequest) and request.comment:
+        total += len(request.comment.encode())
     return total + sum(PART_ALLOWANCE + base64_bytes(s) for s in attachment_sizes)
 
 
-def check(request: SendRequest | DraftRequest, attachment_sizes: Iterable[int], limit: int) -> None:
+def check(request: MessageRequest, attachment_sizes: Iterable[int], limit: int) -> None:
     """Raise PayloadTooLarge (413) when the message would be over `limit` bytes."""
     size = estimate(request, attachment_sizes)
     if size > limit:

@@ -9,31 +9,7 @@ from shared.graph.folders import parse_destination, resolve
 from shared.models import MoveRequest, MoveResult
 from shared.operations.compose import mailbox_path
 from shared.operations.context import OperationContext
-
-# Graph's answer to an id that cannot be one (400), where an unknown id is 404.
-MALFORMED_ID = "ErrorInvalidIdMalformed"
-
-
-def find_by_internet_message_id(ctx: OperationContext, mailbox: str, imid: str) -> str:
-    """The id of the one message with this internetMessageId; raises if none or several."""
-    literal = imid.replace("'", "''")  # OData string literal escaping
-    data = ctx.graph.get(
-        f"{mailbox_path(mailbox)}/messages",
-        params={
-            "$filter": f"internetMessageId eq '{literal}'",
-            "$select": "id,parentFolderId",
-            "$top": "2",
-        },
-    )
-    found = (data or {}).get("value", [])
-    if not found:
-        raise MessageNotFound("No message with this internetMessageId is in the mailbox.")
-    if len(found) > 1:
-        raise ValidationFailed(
-            "Several messages in the mailbox have this internetMessageId.",
-            details=[Detail("internetMessageId", "matches more than one message; use messageId")],
-        )
-    return found[0]["id"]
+from shared.operations.lookup import MALFORMED_ID, find_by_internet_message_id
 
 
 def move(request: MoveRequest, ctx: OperationContext) -> MoveResult:

@@ -50,7 +50,16 @@ HOST_JSON = {
         },
     },
 }
-APP_ENTRIES = ("function_app.py", "send_mail", "move_mail", "create_draft", "api_meta", "shared")
+APP_ENTRIES = (
+    "function_app.py",
+    "send_mail",
+    "move_mail",
+    "create_draft",
+    "reply_mail",
+    "forward_mail",
+    "api_meta",
+    "shared",
+)
 
 
 class FastDevhost(Devhost):

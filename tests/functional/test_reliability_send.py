@@ -18,7 +18,7 @@ from shared.errors import (
 )
 from shared.models import SendRequest
 from shared.operations.context import Progress
-from shared.operations.send import SEND_ISSUED
+from shared.operations.exactly_once import SEND_ISSUED
 from tests.functional.conftest import CONNECTION, Ops, until
 
 pytestmark = pytest.mark.timeout(90)

@@ -35,8 +35,10 @@ EXPECTED_TOP_LEVEL = {
     "api_meta",
     "auth_routes",
     "create_draft",
+    "forward_mail",
     "move_mail",
     "operations_api",
+    "reply_mail",
     "send_mail",
     "shared",
 }

@@ -8,6 +8,8 @@ EXPECTED = {
     "send_mail": ("mail/send", ["POST"], "FUNCTION"),
     "move_mail": ("mail/move", ["POST"], "FUNCTION"),
     "create_draft": ("mail/draft", ["POST"], "FUNCTION"),
+    "reply_mail": ("mail/reply", ["POST"], "FUNCTION"),
+    "forward_mail": ("mail/forward", ["POST"], "FUNCTION"),
     "health": ("health", ["GET"], "ANONYMOUS"),
     "openapi": ("openapi.json", ["GET"], "ANONYMOUS"),
 }

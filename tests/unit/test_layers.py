@@ -5,7 +5,16 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-BLUEPRINTS = {"api_meta", "auth_routes", "create_draft", "move_mail", "operations_api", "send_mail"}
+BLUEPRINTS = {
+    "api_meta",
+    "auth_routes",
+    "create_draft",
+    "forward_mail",
+    "move_mail",
+    "operations_api",
+    "reply_mail",
+    "send_mail",
+}
 
 
 def test_function_app_imports_only_the_host_library_and_the_blueprints():

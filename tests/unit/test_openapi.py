@@ -11,13 +11,15 @@ from shared.models import OperationStatus
 from shared.work.record import Operation
 
 
-def test_document_is_openapi_31_with_the_six_paths():
+def test_document_is_openapi_31_with_the_eight_paths():
     doc = openapi_document()
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {
         "/mail/send",
         "/mail/move",
         "/mail/draft",
+        "/mail/reply",
+        "/mail/forward",
         "/operations/{operationId}",
         "/health",
         "/openapi.json",
@@ -34,6 +36,24 @@ def test_request_schemas_come_from_the_models_with_wire_names():
     assert send["properties"]["importance"]["enum"] == ["low", "normal", "high"]
     assert "contentEncoding" in str(schemas["Attachment"]["properties"]["contentBytes"])
     assert "createMissingFolders" in schemas["MoveRequest"]["properties"]
+    reply = schemas["ReplyRequest"]
+    assert reply["required"] == ["connection", "mailbox"]
+    assert {"replyAll", "comment", "messageId", "internetMessageId", "sender"} <= set(
+        reply["properties"]
+    )
+    assert {"draftId", "draftInternetMessageId", "categories", "flag"} <= set(send["properties"])
+    assert schemas["Flag"]["properties"]["flagStatus"]["enum"] == [
+        "notFlagged",
+        "flagged",
+        "complete",
+    ]
+    assert "message" in schemas["Attachment"]["properties"]
+    operations = {
+        path: doc_path["post"]["operationId"]
+        for path, doc_path in openapi_document()["paths"].items()
+        if "post" in doc_path
+    }
+    assert len(set(operations.values())) == len(operations)
 
 
 def test_mail_routes_need_a_function_key_and_document_the_error_shape():

@@ -11,7 +11,7 @@ import pytest
 
 from shared.errors import GraphOutcomeUnknown, SendUnconfirmed
 from shared.graph.retry import maybe_processed, next_delay
-from shared.operations.send import RESTART, SENT, UNCONFIRMED, WAIT, resume_plan
+from shared.operations.exactly_once import RESTART, SENT, UNCONFIRMED, WAIT, resume_plan
 from shared.settings import Settings
 from shared.timestamps import iso
 from shared.work.host import queue_host
