@@ -35,12 +35,15 @@ DEFAULT_GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 # equal to this one). send: create the draft, add attachments or an upload session, /send, and
 # find it in Sent Items after a crash; send_without_copy: one sendMail (saveToSentItems: false);
 # draft: create it with its attachments; move: find by internetMessageId, resolve or create the
-# folder, move.
+# folder, move; reply / forward: read the original, createReply(All) / createForward, add
+# attachments, /send, find it after a crash.
 OPERATION_PERMISSIONS = {
     "send": ("Mail.Send", "Mail.ReadWrite"),
     "send_without_copy": ("Mail.Send",),
     "draft": ("Mail.ReadWrite",),
     "move": ("Mail.ReadWrite",),
+    "reply": ("Mail.Send", "Mail.ReadWrite"),
+    "forward": ("Mail.Send", "Mail.ReadWrite"),
 }
 # What a delegated connection asks for unless it names its own `delegatedScopes`: the least that
 # covers every operation. A service account always acts in other mailboxes, so it needs the

@@ -37,3 +37,67 @@ def test_message_carries_recipients_body_headers_and_operation_id():
     assert OPERATION_ID_PROPERTY.startswith("String {") and OPERATION_ID_PROPERTY.endswith(
         "} Name OperationId"
     )
+
+
+def _decode(model, **fields):
+    return decode(model, json.dumps({"connection": "c", **fields}).encode())
+
+
+def test_a_send_on_behalf_names_both_and_is_composed_in_the_delegates_mailbox():
+    from shared.operations.compose import on_behalf, sending_mailbox
+
+    req = _decode(
+        SendRequest,
+        **{"from": "administratie@contoso.test"},
+        sender="anna@contoso.test",
+        to=["k@x.nl"],
+    )
+    assert on_behalf(req) and sending_mailbox(req) == "anna@contoso.test"
+    msg = build_message(req, "op", [], mailbox=sending_mailbox(req))
+    assert msg["from"] == {"emailAddress": {"address": "administratie@contoso.test"}}
+    assert msg["sender"] == {"emailAddress": {"address": "anna@contoso.test"}}
+    plain = _decode(SendRequest, **{"from": "administratie@contoso.test"}, to=["k@x.nl"])
+    assert sending_mailbox(plain) == "administratie@contoso.test"
+    assert "from" not in build_message(plain, "op", [], mailbox="administratie@contoso.test")
+    same = _decode(
+        SendRequest, **{"from": "a@contoso.test"}, sender="A@contoso.test", to=["k@x.nl"]
+    )
+    assert not on_behalf(same) and "sender" not in build_message(
+        same, "op", [], mailbox="a@contoso.test"
+    )
+
+
+def test_a_reply_keeps_graphs_recipients_and_subject_unless_given():
+    from shared.models import ForwardRequest, ReplyRequest
+
+    reply = _decode(
+        ReplyRequest, mailbox="administratie@contoso.test", messageId="m", cc=["b@x.nl"]
+    )
+    msg = build_message(reply, "op", [], mailbox="administratie@contoso.test")
+    assert not {"toRecipients", "ccRecipients", "subject", "bccRecipients", "replyTo"} & set(msg)
+    assert msg["singleValueExtendedProperties"][0]["value"] == "op"
+    forward = _decode(
+        ForwardRequest, mailbox="administratie@contoso.test", messageId="m", to=["b@x.nl"],
+        subject="Doorgestuurd", categories=["Dossier"], flag="flagged",
+    )  # fmt: skip
+    msg = build_message(forward, "op", [], mailbox="administratie@contoso.test")
+    assert msg["toRecipients"] == [{"emailAddress": {"address": "b@x.nl"}}]
+    assert msg["subject"] == "Doorgestuurd" and msg["categories"] == ["Dossier"]
+    assert msg["flag"] == {"flagStatus": "flagged"}
+
+
+def test_a_drafts_patch_carries_only_what_the_request_gives():
+    from shared.models import DraftRequest
+    from shared.operations.compose import patch_message
+
+    req = _decode(DraftRequest, **{"from": "a@contoso.test"}, draftId="d", cc=["b@x.nl"])
+    patch = patch_message(req, "op", "a@contoso.test")
+    assert set(patch) == {"singleValueExtendedProperties", "ccRecipients"}
+    full = _decode(
+        DraftRequest, **{"from": "a@contoso.test"}, draftId="d", subject="S", importance="high",
+        body={"content": "x"}, isReadReceiptRequested=False,
+    )  # fmt: skip
+    patch = patch_message(full, "op", "a@contoso.test")
+    assert patch["subject"] == "S" and patch["importance"] == "high"
+    assert patch["body"] == {"contentType": "Text", "content": "x"}
+    assert patch["isReadReceiptRequested"] is False
