@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.browser import chromium
+from tests.conftest import q
 from tests.sandbox.graph_client import (
     ADMIN,
     ANNA,
@@ -21,6 +22,7 @@ from tests.sandbox.graph_client import (
 )
 
 pytestmark = pytest.mark.browser
+CARLA = "carla@contoso.test"
 HOSTILE = (
     "<p id=visible>Hello from the body</p>"
     "<script>window.top.document.title='pwned-script';"
@@ -115,3 +117,33 @@ def test_faults_can_be_injected_and_cleared_from_the_page(page: Page, fresh_sand
     page.goto(fresh_sandbox.url + "/ui/faults")
     page.get_by_role("button", name="Clear all faults").click()
     assert page.get_by_text("No faults").count() == 1
+
+
+def test_a_thread_and_a_mail_sent_on_behalf_show_as_outlook_shows_them(page: Page, fresh_sandbox):
+    g = Graph(fresh_sandbox.url, fresh_sandbox.ca, app_token(fresh_sandbox.url))
+    # An app acts as anna's mailbox, and anna has Send on Behalf on administratie.
+    namens = {"subject": "Namens", "toRecipients": [rcpt(CARLA)], "from": rcpt(ADMIN),
+              "sender": rcpt(ANNA)}  # fmt: skip
+    assert g.post(f"users/{ANNA}/sendMail", json={"message": namens}).status_code == 202
+    send(fresh_sandbox, "Vraag", "<p>Graag antwoord</p>")  # administratie → anna
+    got = eventually(
+        lambda: g.ok("GET", f"users/{ANNA}/mailFolders/inbox/messages")["value"],
+        fresh_sandbox.transit_seconds(),
+    )
+    answer = g.post(f"users/{ANNA}/messages/{q(got[0]['id'])}/reply", json={"comment": "Ja"})
+    assert answer.status_code == 202, answer.text
+    assert eventually(
+        lambda: g.ok("GET", f"users/{ADMIN}/mailFolders/inbox/messages")["value"],
+        fresh_sandbox.transit_seconds(),
+    )
+    page.goto(fresh_sandbox.url + f"/ui/mailboxes/contoso.test/{CARLA}")
+    row = page.get_by_role("row").filter(has_text="Namens").first
+    assert "Anna de Vries" in row.inner_text() and "on behalf of" in row.inner_text()
+    page.goto(fresh_sandbox.url + f"/ui/mailboxes/contoso.test/{ADMIN}")
+    page.get_by_role("link", name="conversations").click()
+    card = page.locator(".card").filter(has_text="RE: Vraag")
+    assert "2 messages" in card.inner_text()
+    card.get_by_role("link", name="RE: Vraag").click()
+    thread = page.locator("h2", has_text="Conversation").locator("xpath=following-sibling::div[1]")
+    assert thread.get_by_role("link").count() == 2
+    assert thread.get_by_role("link", name="Vraag", exact=True).count() == 1
