@@ -268,6 +268,11 @@ def test_an_app_sends_on_behalf_through_the_delegates_mailbox(ops: Ops):
          MessageNotFound, "internetMessageId"),
         (ForwardRequest, {"mailbox": ADMIN, "messageId": "not-a-graph-id", "to": [ANNA]},
          ValidationFailed, "messageId"),
+        (ForwardRequest, {"mailbox": ADMIN, "internetMessageId": "<nobody@nowhere.test>",
+                          "to": [ANNA]}, MessageNotFound, "internetMessageId"),
+        (SendRequest, {"from": ADMIN, "to": [ANNA], "attachments": [{"message": {
+            "mailbox": ADMIN, "internetMessageId": "<nobody@nowhere.test>"}}]},
+         MessageNotFound, "attachments[0].message.internetMessageId"),
     ],
 )  # fmt: skip
 def test_refusals_name_their_field_and_leave_nothing_behind(ops: Ops, model, fields, error, field):

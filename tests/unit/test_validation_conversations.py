@@ -192,3 +192,34 @@ def test_reply_and_forward_requests():
     missing = problems(ReplyRequest, json.dumps({"connection": "c", "messageId": "x"}).encode())
     assert "`mailbox`" in missing[None]
     assert "replyAll" in problems(ReplyRequest, answer(replyAll="yes"))
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "where"),
+    [
+        (ReplyRequest, {"mailbox": 5}, "mailbox"),
+        (ReplyRequest, {"messageId": 5}, "messageId"),
+        (ReplyRequest, {"messageId": " "}, "messageId"),
+        (ReplyRequest, {"messageId": "x" * 513}, "messageId"),
+        (ReplyRequest, {"messageId": None, "internetMessageId": ["<a@b>"]}, "internetMessageId"),
+        (ReplyRequest, {"sender": "anna@contoso.test\r\nBcc: x@evil.test"}, "sender"),
+        (ForwardRequest, {"to": "bram@contoso.test"}, "to"),
+        (ForwardRequest, {"to": ["bram@contoso.test"], "comment": {"text": "x"}}, "comment"),
+        (SendRequest, {"draftInternetMessageId": 5}, "draftInternetMessageId"),
+        (SendRequest, {"draftInternetMessageId": "<a@b>\r\nX: y"}, "draftInternetMessageId"),
+        (DraftRequest, {"draftId": True}, "draftId"),
+        (SendRequest, {"attachments": [{"message": "AAMk=="}]}, "attachments[0].message"),
+        (SendRequest, {"attachments": [{"message": {"mailbox": ADMIN, "messageId": 1}}]},
+         "attachments[0].message.messageId"),
+        (SendRequest, {"flag": {"flagStatus": "flagged", "startDateTime": "2026-03-09"}},
+         "flag.startDateTime"),
+        (SendRequest, {"flag": {"flagStatus": "flagged", "startDateTime": {"dateTime": 5}}},
+         "flag.startDateTime.dateTime"),
+    ],
+)  # fmt: skip
+def test_wrong_types_and_text_of_the_reference_fields_are_refused_with_their_field(
+    model, fields, where
+):
+    raw = answer(**fields) if model in (ReplyRequest, ForwardRequest) else send(**fields)
+    body = {k: v for k, v in json.loads(raw).items() if v is not None}
+    assert where in problems(model, json.dumps(body).encode())
