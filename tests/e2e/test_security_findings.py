@@ -240,6 +240,49 @@ def test_finding_3_a_drafts_idempotency_key_does_not_answer_for_a_send(
     assert sent(sandbox, subject) == 1
 
 
+def test_a_signed_reply_is_not_a_forward_and_its_key_answers_for_no_forward(
+    fresh_devhost, sandbox, tmp_path
+):
+    """The answer routes take the same guards: a signed reply replayed, re-routed to
+    /api/mail/forward or unsigned is 401; a forward under the reply's idempotency key is its
+    own operation, not the reply's answer."""
+    from tests.functional.mailboxes import Mailboxes, until
+
+    boxes = Mailboxes(sandbox.url, sandbox.ca)
+    name, key = add_signed(fresh_devhost, tmp_path)
+    subject = f"answer guards {uuid.uuid4().hex[:6]}"
+    auth = caller_auth(key, name)
+    asked = fresh_devhost.post(
+        "/api/mail/send", json={**mail(name, subject), "from": ANNA, "to": [ADMIN]}, auth=auth
+    )
+    assert asked.status_code == 200, asked.text
+    found = until(lambda: boxes.messages(ADMIN, "inbox", subject), sandbox.transit_seconds())
+    assert found, "the original never arrived"
+    answer = {"connection": name, "mailbox": ADMIN, "messageId": found[0]["id"], "to": [ANNA]}
+    headers = {"Idempotency-Key": f"K-{uuid.uuid4().hex[:6]}"}
+    first = signed_request(fresh_devhost, "/api/mail/reply", answer, key, name, **headers)
+
+    accepted = resend(fresh_devhost, first)
+    replayed = resend(fresh_devhost, first)
+    rerouted = resend(fresh_devhost, first, url=f"{fresh_devhost.url}/api/mail/forward")
+    unsigned = fresh_devhost.post("/api/mail/reply", json=answer, headers=headers)
+    forwarded = fresh_devhost.post(
+        "/api/mail/forward",
+        json=answer,
+        headers=headers,
+        auth=caller_auth(key, name, idempotency_key=True),
+    )
+
+    assert accepted.status_code == 200, accepted.text
+    for resp in (replayed, rerouted, unsigned):
+        assert resp.status_code == 401, resp.text
+        assert resp.json()["error"]["code"] == "unauthorized"
+    assert forwarded.status_code == 200, forwarded.text
+    assert forwarded.json()["operationId"] != accepted.json()["operationId"]
+    boxes.settle(ADMIN)
+    assert sent(sandbox, f"RE: {subject}") == 1 and sent(sandbox, f"FW: {subject}") == 1
+
+
 # --- findings 4 and 5: names never reach another connection's secrets -----------------------
 
 
