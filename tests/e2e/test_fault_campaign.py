@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -88,13 +89,19 @@ def request_body(i: int) -> dict:
     }
 
 
-def statuses(bg, ids: list[str]) -> dict[str, dict]:
+def statuses(bg, ids: list[str], answers: Counter[str] | None = None) -> dict[str, dict]:
+    """The status of each operation the devhost answers for; `answers` counts every outcome
+    (status code or exception), so a campaign that saw none can say why."""
     out: dict[str, dict] = {}
     for op in ids:
         try:
             resp = bg.get(f"/api/operations/{op}", timeout=10)
-        except requests.RequestException:
+        except requests.RequestException as exc:
+            if answers is not None:
+                answers[type(exc).__name__] += 1
             continue  # the devhost is down for a moment (killed on purpose)
+        if answers is not None:
+            answers[str(resp.status_code)] += 1
         if resp.status_code == 200:
             out[op] = resp.json()
     return out
@@ -135,11 +142,12 @@ def test_two_hundred_async_sends_survive_faults_and_a_killed_host_exactly_once(
         bg.start()
 
         pending = list(ids)
+        status_answers: Counter[str] = Counter()
         final: dict[str, dict] = {}
         window = stall_window(bg)
         progress, moved_at = None, time.monotonic()
         while pending and time.monotonic() - moved_at < window:
-            seen = statuses(bg, pending)
+            seen = statuses(bg, pending, status_answers)
             for op, body in seen.items():
                 if body["status"] in FINAL:
                     final[op] = body
@@ -176,6 +184,7 @@ def test_two_hundred_async_sends_survive_faults_and_a_killed_host_exactly_once(
         f"sent copies {sum(copies.values())} (ops with one copy "
         f"{sum(1 for c in copies.values() if c == 1)}, missing {TOTAL - len(copies)}, "
         f"duplicated {sum(1 for c in copies.values() if c > 1)}), poison queue {poisoned}, "
+        f"status answers {dict(status_answers)}, "
         f"{time.monotonic() - started:.0f} s"
     )
     if pending:
