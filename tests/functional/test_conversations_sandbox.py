@@ -5,6 +5,7 @@ refusals (allowedSenders, unknown or foreign messages, missing grants)."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import uuid
 
@@ -14,16 +15,19 @@ from shared import operations
 from shared.api.validation import decode
 from shared.errors import (
     DraftAlreadySent,
+    MailboxBusy,
     MessageNotFound,
     SenderNotAllowed,
     SendOnBehalfDenied,
     ValidationFailed,
 )
+from shared.graph.limiter import InstanceLimits
 from shared.models import DraftRequest, ForwardRequest, ReplyRequest, SendRequest
 from shared.operations.context import Progress
 from shared.operations.reply import forward, reply
+from shared.runtime import Runtime
 from tests.conftest import q
-from tests.functional.conftest import CONNECTION, Ops, until
+from tests.functional.conftest import CONNECTION, Ops, secret_client, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -304,3 +308,36 @@ def test_a_message_of_another_mailbox_is_not_found_there(ops: Ops):
         )
     assert exc.value.details[0].field == "attachments[0].message.messageId"
     assert ops.folder_messages(ADMIN, "drafts") == [] == ops.folder_messages(BRAM, "drafts")
+
+
+def test_answers_count_toward_the_mailboxs_sending_rate_and_wait_before_a_draft_is_made(
+    ops: Ops,
+):
+    """A reply and a forward are sends of the mailbox: past its sending rate (here 1 a
+    minute) the next is refused with Retry-After before anything is composed."""
+    original = original_from_anna(ops)
+    slow = dataclasses.replace(ops.settings, mailbox_sends_per_minute=1)
+    client = secret_client(ops.sandbox.url)
+    runtime = Runtime(slow, lambda: client, mailbox_limits=InstanceLimits())
+
+    def ctx():
+        return runtime.context(CONNECTION, str(uuid.uuid4()))
+
+    reply(decoded(ReplyRequest, mailbox=ADMIN, messageId=original["id"], comment="1"), ctx())
+    # A no-op fault counts the createForward calls that reach Graph.
+    create = r"/messages/[^/]+/createForward$"
+    ops.sandbox.add_fault(method="POST", path=create, action="delay", delayMs=1)
+    try:
+        with pytest.raises(MailboxBusy) as busy:
+            forward(
+                decoded(ForwardRequest, mailbox=ADMIN, messageId=original["id"], to=[CARLA]),
+                ctx(),
+            )
+        faults = ops.sandbox.control("GET", "faults").json()["value"]
+    finally:
+        ops.sandbox.clear_faults()
+    assert busy.value.status == 429 and (busy.value.retry_after or 0) > 1
+    assert [f["applied"] for f in faults if f["path"] == create] == [0]  # nothing composed
+    ops.settle(ADMIN)
+    assert ops.folder_messages(ADMIN, "drafts") == []
+    assert in_folder(ops, CARLA, "inbox", f"FW: {original['subject']}") == []
