@@ -1,8 +1,10 @@
-"""The control API under /_sandbox/ (loopback only): reset, request log, revoke, faults, files."""
+"""The control API under /_sandbox/ (loopback only): reset, request log, revoke, user states,
+the sandbox clock, mailbox permissions and app scopes, faults, files."""
 
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import ipaddress
 import mimetypes
@@ -12,7 +14,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from sandbox import files
+from sandbox.clock import GLOBAL, user_key
 from sandbox.context import SandboxContext
+from sandbox.directory import RIGHTS
 from sandbox.faults import FaultSpecError
 from sandbox.web import Request, Response
 
@@ -34,6 +38,10 @@ def _loopback_only(handler):
         return handler(request)
 
     return wrapped
+
+
+def _iso(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat()
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -199,7 +207,113 @@ def register(ctx: SandboxContext) -> None:
         size = store.save(name, request.stream, length)
         return Response.json({"name": name, "size": size}, 201)
 
+    def find_user(upn: str):
+        for tenant in ctx.directory.tenants():
+            user = ctx.directory.user(tenant.id, upn)
+            if user is not None:
+                return user
+        return None
+
+    def clock(request: Request) -> Response:
+        offsets = ctx.tokens.clock.offsets()
+        return Response.json({"now": _iso(ctx.tokens.clock.now()), "offsets": offsets})
+
+    def advance_clock(request: Request) -> Response:
+        body = _body(request)
+        try:
+            seconds = float(body.get("seconds", 0)) + float(body.get("days", 0)) * 86400
+        except (TypeError, ValueError):
+            return _error(400, "BadRequest", "days and seconds are numbers")
+        if seconds <= 0:
+            return _error(400, "BadRequest", "give days or seconds > 0: the clock only moves on")
+        upn = body.get("user")
+        key, user = GLOBAL, None
+        if upn:
+            user = find_user(str(upn))
+            if user is None:
+                return _error(404, "NotFound", f"No sandbox user {upn}")
+            key = user_key(user.tenant_id, user.id)
+        ctx.tokens.clock.advance(seconds, key)
+        now = ctx.tokens.clock.now(user.tenant_id, user.id) if user else ctx.tokens.clock.now()
+        return Response.json(
+            {
+                "user": user.upn if user else None,
+                "offsetSeconds": ctx.tokens.clock.offset(
+                    *((user.tenant_id, user.id) if user else ())
+                ),
+                "now": _iso(now),
+            }
+        )
+
+    def user_state(request: Request) -> Response:
+        user = find_user(request.params["upn"])
+        if user is None:
+            return _error(404, "NotFound", f"No sandbox user {request.params['upn']}")
+        states = ctx.tokens.user_states
+        if request.method == "POST":
+            body = _body(request)
+            changes: dict[str, Any] = {}
+            if "passwordExpired" in body:
+                if not isinstance(body["passwordExpired"], bool):
+                    return _error(400, "BadRequest", "passwordExpired is true or false")
+                changes["password_expired"] = body["passwordExpired"]
+            if "mfa" in body:
+                changes["mfa"] = body["mfa"]
+            try:
+                state = states.change(user.tenant_id, user.id, **changes)
+            except ValueError as exc:
+                return _error(400, "BadRequest", str(exc))
+        else:
+            state = states.get(user.tenant_id, user.id)
+        return Response.json(
+            {"user": user.upn, "mfaRequiredBySeed": user.mfa_required, **state.public()}
+        )
+
+    def permissions(request: Request) -> Response:
+        tenant = ctx.directory.tenant(request.arg("tenant") or "") or ctx.directory.tenants()[0]
+        if request.method == "GET":
+            return Response.json({"value": ctx.directory.grants(tenant.id)})
+        body = _body(request)
+        mailbox = ctx.directory.mailbox(tenant.id, str(body.get("mailbox", "")))
+        trustee = ctx.directory.user(tenant.id, str(body.get("trustee", "")))
+        if mailbox is None or trustee is None:
+            return _error(404, "NotFound", "mailbox and trustee must exist in the tenant")
+        add_rights, remove_rights = body.get("add", []), body.get("remove", [])
+        if not isinstance(add_rights, list) or not isinstance(remove_rights, list):
+            return _error(400, "BadRequest", "add and remove are lists of rights")
+        try:
+            rights = ctx.directory.change_rights(
+                tenant.id,
+                trustee.upn,
+                mailbox.address,
+                add=frozenset(map(str, add_rights)),
+                remove=frozenset(map(str, remove_rights)),
+            )
+        except KeyError as exc:
+            return _error(400, "BadRequest", f"unknown right {exc}; use {sorted(RIGHTS)}")
+        return Response.json(
+            {"mailbox": mailbox.address, "trustee": trustee.upn, "rights": sorted(rights)}
+        )
+
+    def app_scope(request: Request) -> Response:
+        mailboxes = _body(request).get("mailboxes") if request.method == "PUT" else None
+        if mailboxes is not None and not (
+            isinstance(mailboxes, list) and all(isinstance(m, str) for m in mailboxes)
+        ):
+            return _error(400, "BadRequest", "mailboxes is a list of addresses, or null")
+        try:
+            app = ctx.directory.set_app_scope(request.params["clientId"], mailboxes)
+        except KeyError:
+            return _error(404, "NotFound", "No such app registration")
+        scope = None if app.mailbox_scope is None else sorted(app.mailbox_scope)
+        return Response.json({"clientId": app.client_id, "mailboxScope": scope})
+
     add("POST", "/reset", reset)
+    add("GET", "/clock", clock)
+    add("POST", "/clock/advance", advance_clock)
+    add(["GET", "POST"], r"/users/(?P<upn>[^/]+)/state", user_state)
+    add(["GET", "POST"], "/permissions", permissions)
+    add(["PUT", "DELETE"], r"/apps/(?P<clientId>[^/]+)/mailboxScope", app_scope)
     add("GET", "/info", info)
     add("GET", "/requests", requests_log)
     add("POST", r"/users/(?P<upn>[^/]+)/revoke", revoke)

@@ -38,6 +38,9 @@ class App:
     delegated_permissions: frozenset[str]
     key_vault: str  # "readwrite", "read" or "none"
     redirect_uris: tuple[str, ...] = ()
+    # Exchange RBAC for Applications: the mailboxes its management scope covers (lower-case
+    # addresses); None = no scope, the application permissions reach every mailbox.
+    mailbox_scope: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class Directory:
         # time (like Add-MailboxPermission / Set-Mailbox); reset() goes back to the seed's.
         self._seed_rights = dict(self._rights)
         self._seed_settings = {k: dict(v) for k, v in self._settings.items()}
+        self._seed_scopes = {a.client_id: a.mailbox_scope for a in self._apps.values()}
 
     def _load_tenant(self, raw: dict[str, Any]) -> None:
         tenant = Tenant(raw["id"].lower(), raw["domain"].lower(), raw.get("displayName", ""))
@@ -94,6 +98,11 @@ class Directory:
                 delegated_permissions=frozenset(a.get("delegatedPermissions", [])),
                 key_vault=a.get("keyVault", "none"),
                 redirect_uris=tuple(a.get("redirectUris", [])),
+                mailbox_scope=(
+                    frozenset(m.lower() for m in a["mailboxScope"])
+                    if a.get("mailboxScope") is not None
+                    else None
+                ),
             )
             self._apps[app.client_id] = app
         for u in raw.get("users", []):
@@ -211,6 +220,61 @@ class Directory:
             )
             current.update({k: bool(v) for k, v in values.items()})
 
+    def change_rights(
+        self,
+        tenant_id: str,
+        trustee_upn: str,
+        mailbox_address: str,
+        *,
+        add: frozenset[str] = frozenset(),
+        remove: frozenset[str] = frozenset(),
+    ) -> frozenset[str]:
+        """Grant and take away mailbox rights (the control API's Add-MailboxPermission,
+        Add-RecipientPermission, Set-Mailbox -GrantSendOnBehalfTo and their Remove- forms);
+        returns the trustee's rights now. Raises KeyError for an unknown right."""
+        unknown = (add | remove) - RIGHTS
+        if unknown:
+            raise KeyError(", ".join(sorted(unknown)))
+        key = (tenant_id, trustee_upn.lower(), mailbox_address.lower())
+        with self._lock:
+            rights = (self._rights.get(key, frozenset()) | add) - remove
+            if rights:
+                self._rights[key] = rights
+            else:
+                self._rights.pop(key, None)
+            return rights
+
+    def grants(self, tenant_id: str) -> list[dict[str, Any]]:
+        """Every grant in the tenant: {mailbox, trustee, rights} (Get-MailboxPermission's view)."""
+        with self._lock:
+            items = sorted(self._rights.items())
+        return [
+            {"mailbox": mailbox, "trustee": trustee, "rights": sorted(rights)}
+            for (tenant, trustee, mailbox), rights in items
+            if tenant == tenant_id and rights
+        ]
+
+    def set_app_scope(self, client_id: str, mailboxes: list[str] | None) -> App:
+        """Limit an app's application permissions to `mailboxes` (None: no limit). KeyError for
+        an unknown app."""
+        app = self.app(client_id)
+        if app is None:
+            raise KeyError(client_id)
+        with self._lock:
+            app.mailbox_scope = (
+                None if mailboxes is None else frozenset(m.lower() for m in mailboxes)
+            )
+        return app
+
+    def app_scope_allows(self, client_id: str, address: str) -> bool:
+        """Whether the app's management scope covers the mailbox (True without a scope)."""
+        app = self.app(client_id)
+        if app is None or app.mailbox_scope is None:
+            return True
+        box = self.mailbox(app.tenant_id, address)
+        names = {address.lower()} | ({box.address, box.id} if box else set())
+        return bool(names & app.mailbox_scope)
+
     def add_certificate(self, client_id: str, pem: str) -> None:
         """Register a public certificate for an app's client assertions (until reset)."""
         app = self.app(client_id)
@@ -226,10 +290,11 @@ class Directory:
         )
 
     def reset(self) -> None:
-        """Forget certificates, grants and mailbox settings changed at run time (back to the
-        seed's)."""
+        """Forget certificates, grants, mailbox settings and app scopes changed at run time
+        (back to the seed's)."""
         with self._lock:
             for app in self._apps.values():
                 app.certificates[:] = list(self._seed_certificates.get(app.client_id, []))
+                app.mailbox_scope = self._seed_scopes.get(app.client_id)
             self._rights = dict(self._seed_rights)
             self._settings = {k: dict(v) for k, v in self._seed_settings.items()}

@@ -18,9 +18,11 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sandbox.clock import SandboxClock
 from sandbox.context import GRAPH_RESOURCE, VAULT_RESOURCE, Principal
 from sandbox.db import Database
 from sandbox.directory import Directory, User
+from sandbox.user_states import UserStates
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 VAULT_APP_ID = "cfa8b339-82a2-471a-a3c9-0fc0be7a4093"
@@ -104,6 +106,9 @@ class Tokens:
         )
         self.kid = b64url(hashlib.sha256(public_der).digest())[:27]
         self.db.script(SCHEMA)
+        # Refresh tokens, revocations and user states live in sandbox time (sandbox.clock).
+        self.clock = SandboxClock(db)
+        self.user_states = UserStates(db, self.clock)
         self.reset()
 
     # --- settings -------------------------------------------------------------------------
@@ -119,6 +124,8 @@ class Tokens:
             )
             self.expired_before = 0.0
         self.db.execute("DELETE FROM revocations")
+        self.clock.reset()
+        self.user_states.reset()
 
     def expire_all(self) -> None:
         """Every access token issued so far counts as expired (tests of the refresh path)."""
@@ -228,7 +235,7 @@ class Tokens:
         self, *, tenant_id: str, client_id: str, user: User, scopes: list[str]
     ) -> str:
         token = "sbx-rt." + secrets.token_urlsafe(48)
-        now = time.time()
+        now = self.clock.now(tenant_id, user.id)
         self.db.execute(
             "INSERT INTO refresh_tokens VALUES (?, ?, ?, ?, ?, ?, ?)",
             (self._hash(token), tenant_id, client_id.lower(), user.id, " ".join(scopes), now, now),
@@ -240,17 +247,22 @@ class Tokens:
         row = self.db.one("SELECT * FROM refresh_tokens WHERE token_hash = ?", (self._hash(token),))
         return dict(row) if row else None
 
-    def touch_refresh(self, token: str) -> None:
+    def touch_refresh(self, token: str, tenant_id: str, user_id: str) -> None:
+        """Record a use of the refresh token (the user's sandbox time)."""
         self.db.execute(
             "UPDATE refresh_tokens SET last_used = ? WHERE token_hash = ?",
-            (time.time(), self._hash(token)),
+            (self.clock.now(tenant_id, user_id), self._hash(token)),
         )
+
+    def idle_seconds(self, record: dict[str, Any]) -> float:
+        """How long the stored refresh token has not been used, in its user's sandbox time."""
+        return self.clock.now(record["tenant_id"], record["user_id"]) - record["last_used"]
 
     def revoke(self, tenant_id: str, user_id: str, error: str) -> None:
         """Refresh tokens of the user issued until now fail with `error`."""
         self.db.execute(
             "INSERT OR REPLACE INTO revocations VALUES (?, ?, ?, ?)",
-            (tenant_id, user_id, error, time.time()),
+            (tenant_id, user_id, error, self.clock.now(tenant_id, user_id)),
         )
 
     def revocation(self, tenant_id: str, user_id: str, issued_at: float) -> str | None:
@@ -300,10 +312,15 @@ class Tokens:
             request.log["app"] = claims.get("appid")
             request.log["user"] = claims.get("upn")
         now = time.time()
+        issued = claims.get("sandbox_iat", claims.get("iat", 0))
+        if claims["exp"] <= now or issued < self.expired_before:
+            raise TokenError("expired", "The access token has expired.")
         if (
-            claims["exp"] <= now
-            or claims.get("sandbox_iat", claims.get("iat", 0)) < self.expired_before
+            claims.get("idtyp") == "user"
+            and tenant_obj is not None
+            and issued < self.clock.advanced_at(tenant_obj.id, str(claims.get("oid", "")))
         ):
+            # The user's clock moved past this one-hour token since it was issued.
             raise TokenError("expired", "The access token has expired.")
         if claims.get("aud") not in AUDIENCES.get(resource, {resource}):
             raise TokenError("wrong_audience", f"The access token is not for {resource}.")

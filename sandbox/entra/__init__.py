@@ -8,18 +8,33 @@ certificate assertions), `scopes` (scope parsing and consent), `grants` (the tok
 from __future__ import annotations
 
 from sandbox.context import SandboxContext
+from sandbox.directory import User
 from sandbox.entra.authorize import AuthCodes
 from sandbox.entra.device_code import DeviceCodes
 from sandbox.entra.discovery import Discovery
 from sandbox.entra.grants import TokenEndpoint
 
 
+def _interactive_refusal(ctx: SandboxContext):
+    """Why an interactive sign-in must fail: an expired password (sandbox.user_states)."""
+
+    def refusal(user: User) -> str | None:
+        if ctx.tokens.user_states.get(user.tenant_id, user.id).password_expired:
+            return "AADSTS50055: The password is expired. Ask an admin to reset it."
+        return None
+
+    return refusal
+
+
 class Entra:
     """The token service's state (device codes, auth codes) and its endpoints."""
 
     def __init__(self, ctx: SandboxContext) -> None:
-        self.device_codes = DeviceCodes(ctx.directory, lambda: ctx.tokens.device_code_lifetime)
-        self.auth_codes = AuthCodes(ctx.directory)
+        refusal = _interactive_refusal(ctx)
+        self.device_codes = DeviceCodes(
+            ctx.directory, lambda: ctx.tokens.device_code_lifetime, refusal
+        )
+        self.auth_codes = AuthCodes(ctx.directory, refusal)
         self.token_endpoint = TokenEndpoint(
             ctx.directory, ctx.tokens, self.device_codes, self.auth_codes
         )

@@ -9,6 +9,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlparse
 
@@ -46,10 +47,14 @@ class AuthCode:
 
 
 class AuthCodes:
-    """The authorize endpoint and the codes it issued (in memory)."""
+    """The authorize endpoint and the codes it issued (in memory). `refusal(user)` says why an
+    interactive sign-in of `user` must fail (an expired password), or None."""
 
-    def __init__(self, directory: Directory) -> None:
+    def __init__(
+        self, directory: Directory, refusal: Callable[[User], str | None] = lambda _u: None
+    ) -> None:
         self.directory = directory
+        self.refusal = refusal
         self._lock = threading.Lock()
         self._codes: dict[str, AuthCode] = {}
 
@@ -116,6 +121,9 @@ class AuthCodes:
                 error="Your account or password is incorrect.",
             )
             return Response.html(page, 200)
+        refused = self.refusal(user)
+        if refused:
+            return Response.html(signin.error_page(refused), 400)
         request.log["user"] = user.upn
         code = "sbx-code." + secrets.token_urlsafe(32)
         with self._lock:

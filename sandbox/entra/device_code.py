@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sandbox import signin
@@ -34,8 +35,15 @@ class DeviceCode:
 class DeviceCodes:
     """Pending device codes (in memory); `lifetime` reads the current setting on each start."""
 
-    def __init__(self, directory: Directory, lifetime) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        lifetime,
+        refusal: Callable[[User], str | None] = lambda _u: None,
+    ) -> None:
         self.directory = directory
+        # Why an interactive sign-in of a user must fail (an expired password), or None.
+        self.refusal = refusal
         self._lifetime = lifetime
         self._lock = threading.Lock()
         self._codes: dict[str, DeviceCode] = {}
@@ -92,6 +100,9 @@ class DeviceCodes:
             user = self.directory.user(entry.tenant_id, upn)
             if user is None:
                 return f"{upn} is not a user of the device code's tenant"
+            refused = None if deny else self.refusal(user)
+            if refused:
+                return refused
             entry.user = user
             entry.status = "denied" if deny else "approved"
         return None
@@ -143,5 +154,7 @@ class DeviceCodes:
             return Response.html(
                 signin.device_page(error="Wrong user name or password.", code=code), 400
             )
-        self.approve(code, user.upn)
+        problem = self.approve(code, user.upn)
+        if problem:
+            return Response.html(signin.device_page(error=problem, code=code), 400)
         return Response.html(signin.done_page("You have signed in. You may close this window."))

@@ -68,3 +68,25 @@ def mfa_required(resource: str) -> EntraError:
         f"new location, you must use multi-factor authentication to access '{resource}'.",
         suberror="basic_action",
     )
+
+
+def password_expired() -> EntraError:
+    """AADSTS50055: the user's password expired (sandbox.user_states)."""
+    return EntraError(
+        "invalid_grant",
+        50055,
+        "The password is expired. The user's password is expired, and therefore their login or "
+        "session was ended. They will be offered the opportunity to reset it, or may ask an "
+        "admin to reset it via Reset the user's password.",
+    )
+
+
+def mfa_registration_required(resource: str) -> EntraError:
+    """AADSTS50079: a policy demands MFA, and the user has not registered a method yet."""
+    return EntraError(
+        "interaction_required",
+        50079,
+        "Due to a configuration change made by your administrator, or because you moved to a "
+        f"new location, you must enroll in multi-factor authentication to access '{resource}'.",
+        suberror="basic_action",
+    )

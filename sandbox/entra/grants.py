@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 
 from sandbox.context import VAULT_RESOURCE
@@ -12,7 +11,14 @@ from sandbox.entra import client_auth
 from sandbox.entra.authorize import AuthCodes
 from sandbox.entra.device_code import GRANT_TYPE as DEVICE_CODE_GRANT
 from sandbox.entra.device_code import DeviceCodes
-from sandbox.entra.errors import REVOKE_ERRORS, EntraError, entra_error_response, mfa_required
+from sandbox.entra.errors import (
+    REVOKE_ERRORS,
+    EntraError,
+    entra_error_response,
+    mfa_registration_required,
+    mfa_required,
+    password_expired,
+)
 from sandbox.entra.scopes import RESERVED_SCOPES, granted, parse_scopes
 from sandbox.entra.tenancy import app_for, tenant_for
 from sandbox.tokens import Tokens
@@ -165,8 +171,14 @@ class TokenEndpoint:
                 50126,
                 "Error validating credentials due to invalid username or password.",
             )
-        if user.mfa_required:
-            raise mfa_required(parse_scopes(form.get("scope")).resource)
+        state = self.tokens.user_states.get(tenant.id, user.id)
+        if state.password_expired:
+            raise password_expired()
+        resource = parse_scopes(form.get("scope")).resource
+        if state.mfa == "registration_required":
+            raise mfa_registration_required(resource)
+        if user.mfa_required or state.mfa:
+            raise mfa_required(resource)
         return self.delegated(request, form, tenant, app, user, form.get("scope", ""), how)
 
     def _refresh(
@@ -196,10 +208,20 @@ class TokenEndpoint:
             code, text = REVOKE_ERRORS.get(revoked, REVOKE_ERRORS["invalid_grant"])
             extra = {"suberror": "basic_action"} if error == "interaction_required" else {}
             raise EntraError(error, code, text.format(issued=issued), **extra)
-        if time.time() - record["last_used"] > self.tokens.refresh_inactivity:
+        if self.tokens.idle_seconds(record) > self.tokens.refresh_inactivity:
+            # Measured in the user's sandbox time (POST /_sandbox/clock/advance moves it).
             code, text = REVOKE_ERRORS["invalid_grant"]
             raise EntraError("invalid_grant", code, text.format(issued=issued))
-        self.tokens.touch_refresh(token)
+        state = self.tokens.user_states.get(tenant.id, user.id)
+        if state.password_expired:
+            raise password_expired()
+        if state.mfa and state.mfa_since is not None and record["issued_at"] < state.mfa_since:
+            # The policy came after this sign-in: its tokens carry no MFA claim.
+            resource = parse_scopes(form.get("scope") or record["scopes"]).resource
+            if state.mfa == "registration_required":
+                raise mfa_registration_required(resource)
+            raise mfa_required(resource)
+        self.tokens.touch_refresh(token, tenant.id, user.id)
         scope = form.get("scope") or record["scopes"]
         return self.delegated(request, form, tenant, app, user, scope, how)
 

@@ -11,6 +11,7 @@ from sandbox.graph import bodies, ids, odata
 from sandbox.graph.call import Call
 from sandbox.graph.errors import (
     GraphError,
+    access_denied,
     bad_request,
     error_response,
     id_headers,
@@ -76,6 +77,11 @@ class GraphApi:
             raise GraphError(401, "InvalidAuthenticationToken", message) from exc
         op, raw = self._match(req.method, req.params.get("rest", ""))
         mailbox = self._mailbox(principal, unquote(raw["user"]) if raw.get("user") else None)
+        if principal.kind == "app" and not self.svc.directory.app_scope_allows(
+            principal.app_id, mailbox.address
+        ):
+            # Exchange RBAC for Applications: a mailbox outside the app's management scope.
+            raise access_denied()
         params = self._params(raw)
         self.svc.store.ensure_mailbox(mailbox.id)
         # Outlook's limits are "evaluated for each app ID and mailbox combination"
