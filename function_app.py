@@ -10,6 +10,7 @@ import move_mail
 import operations_api
 import reply_mail
 import send_mail
+import signin_health
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -24,5 +25,6 @@ for bp in (
     api_meta.bp,
     auth_routes.bp,
     operations_api.bp,
+    signin_health.bp,
 ):
     app.register_functions(bp)

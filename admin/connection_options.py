@@ -39,6 +39,12 @@ TEXT_OPTIONS = (
     ("--authority-host", "authorityHost", "Entra ID authority (default: AUTHORITY_HOST)"),
     ("--graph-base-url", "graphBaseUrl", "Graph base URL (default: GRAPH_BASE_URL)"),
     ("--graph-scope", "graphScope", "app-only scope (default: Graph's .default)"),
+    (
+        "--notify-url",
+        "notifyUrl",
+        "https URL that gets signed sign-in and parked-work events (host on --callback-host; "
+        "'' removes it)",
+    ),
 )
 FLAG_OPTIONS = (
     ("--instance-discovery", "instanceDiscovery", "MSAL instance discovery (off: sandbox only)"),

@@ -85,7 +85,8 @@ def start_devhost(
         for listener in listeners:
             listener.start()
         return Devhost("", keys, index, config, None, listeners, None, [])
-    http = HttpHost(index.http, keys, root, config.route_prefix, deliver)
+    runners = {t.function.name: t.trigger for t in timers}
+    http = HttpHost(index.http, keys, root, config.route_prefix, deliver, runners)
     server = make_server(http, port)
     bound = server.server_address[1]
     # A short poll interval: stop() (which waits for serve_forever to notice) is quick.

@@ -26,6 +26,8 @@ log = logging.getLogger("devhost.http")
 
 # The host's default limit (httpRuntime maxRequestBodySize, 100 MB).
 MAX_BODY_BYTES = 100 * 1024 * 1024
+# The host's admin API path that runs a non-HTTP function now (master key).
+ADMIN_FUNCTIONS = "/admin/functions/"
 # Headers that describe the devhost's own framing of the response, not the function's.
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 
@@ -57,12 +59,20 @@ class HttpHost:
         root: Path,
         route_prefix: str = "api",
         deliver_outputs: OutputSink | None = None,
+        runners: dict[str, Callable[[], None]] | None = None,
     ) -> None:
         self.functions = sorted(functions, key=_route_order)
+        # Non-HTTP functions `POST /admin/functions/{name}` may run now (the timers).
+        self.runners = dict(runners or {})
         self.keys = keys
         self.root = root
         self.prefix = f"/{route_prefix.strip('/')}/" if route_prefix.strip("/") else "/"
         self.deliver_outputs = deliver_outputs
+
+    def _run_now(
+        self, method: str, split: Any, headers: dict[str, str]
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        return _run_now_of(self, method, split, headers)
 
     def find(self, method: str, path: str) -> tuple[IndexedFunction | None, dict[str, str], set]:
         """The function for `method path`, its route params, and the methods the path allows."""
@@ -85,6 +95,8 @@ class HttpHost:
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         """Status, headers and body for one request; never raises for a function's error."""
         split = urlsplit(target)
+        if split.path.startswith(ADMIN_FUNCTIONS):
+            return self._run_now(method, split, headers)
         function, route_params, allowed = self.find(method, split.path)
         if function is None:
             if allowed:
@@ -136,6 +148,27 @@ class HttpHost:
                 content_type += f"; charset={response.charset}"
             out_headers.append(("Content-Type", content_type))
         return response.status_code, out_headers, response.get_body() or b""
+
+
+def _admin_key(split: Any, headers: dict[str, str]) -> str | None:
+    lower = {k.lower(): v for k, v in headers.items()}
+    return lower.get("x-functions-key") or dict(parse_qsl(split.query)).get("code")
+
+
+def _run_now_of(host: HttpHost, method: str, split: Any, headers: dict[str, str]):
+    """`POST /admin/functions/{name}` with the master key: run a non-HTTP function now (202),
+    as the host's admin API does (functions-manually-run-non-http.md)."""
+    if not host.keys.allows("admin", _admin_key(split, headers)):
+        return 401, [], b""
+    name = split.path[len(ADMIN_FUNCTIONS) :]
+    runner = host.runners.get(name)
+    if runner is None:
+        return 404, [], b""
+    if method != "POST":
+        return 405, [("Allow", "POST")], b""
+    runner()
+    log.info("POST %s -> 202 (Functions.%s run now)", split.path, name)
+    return 202, [], b""
 
 
 def _make_handler(host: HttpHost) -> type[BaseHTTPRequestHandler]:

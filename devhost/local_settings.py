@@ -67,6 +67,8 @@ def sandbox_values(
         names.AUTHORITY_INSTANCE_DISCOVERY: "false",
         names.GRAPH_BASE_URL: f"{sandbox_url}/v1.0",
         names.AUTHORITY_HOST: sandbox_url,
+        # The signin_health timer's schedule (the host resolves %SIGNIN_HEALTH_SCHEDULE%).
+        names.SIGNIN_HEALTH_SCHEDULE: "0 0 4 * * *",
         # The sandbox's TLS is signed by its own CA; requests/azure-core read this.
         "REQUESTS_CA_BUNDLE": str(ca_file),
         "SSL_CERT_FILE": str(ca_file),

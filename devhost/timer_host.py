@@ -80,6 +80,9 @@ class TimerListener:
         else:
             self.use_monitor = function.use_monitor
         self._stop = threading.Event()
+        # Set by stop() and trigger(): the schedule's wait wakes up for either.
+        self._wake = threading.Event()
+        self._manual = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"timer-{function.name}")
         self._thread.daemon = True
         self._last: datetime | None = None
@@ -90,7 +93,14 @@ class TimerListener:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop scheduling and wait up to `timeout` for a running invocation."""
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout)
+
+    def trigger(self) -> None:
+        """Run the function once now, on this timer's thread (after a run in progress, never
+        alongside it), as the host's `POST /admin/functions/{name}` does."""
+        self._manual.set()
+        self._wake.set()
 
     def _load_status(self) -> dict[str, datetime] | None:
         try:
@@ -117,7 +127,7 @@ class TimerListener:
         tmp.write_text(json.dumps(status), encoding="utf-8")
         tmp.replace(self.status_file)
 
-    def _fire(self, occurrence: datetime, *, past_due: bool) -> None:
+    def _fire(self, occurrence: datetime, *, past_due: bool, manual: bool = False) -> None:
         next_run = self.schedule.next_after(max(occurrence, self.clock()))
         request = TimerRequest(
             past_due=past_due,
@@ -131,11 +141,13 @@ class TimerListener:
         name = self.function.name
         try:
             invoke(self.function, request, self.root)
-            log.info("Executed 'Functions.%s' (Succeeded, timer, past due %s)", name, past_due)
+            how = "manual" if manual else f"past due {past_due}"
+            log.info("Executed 'Functions.%s' (Succeeded, timer, %s)", name, how)
         except Exception:
             # No retries for timers (as in the host): the next occurrence is the next try.
             log.exception("Executed 'Functions.%s' (Failed, timer)", name)
-        self._last = occurrence
+        if not manual:
+            self._last = occurrence
 
     def _run(self) -> None:
         now = self.clock()
@@ -154,6 +166,11 @@ class TimerListener:
             # Waits until the wall clock reaches the occurrence; a wake-up a little early waits
             # the rest, so one occurrence never runs twice.
             while (rest := (next_run - self.clock()).total_seconds()) > 0:
-                if self._stop.wait(rest):
+                self._wake.wait(rest)
+                self._wake.clear()
+                if self._stop.is_set():
                     return
+                if self._manual.is_set():
+                    self._manual.clear()
+                    self._fire(self.clock(), past_due=False, manual=True)
             self._fire(next_run, past_due=False)

@@ -140,11 +140,12 @@ var queueNames = [
   'mail-forward'
 ]
 // Every table the app uses (shared/settings.py TABLES): operation status and idempotency,
-// single-use request nonces, and the per-mailbox limits every instance shares.
+// single-use request nonces, the per-mailbox limits every instance shares, and sign-in health.
 var tableNames = [
   'operations'
   'requestnonces'
   'mailboxlimits'
+  'signinhealth'
 ]
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 

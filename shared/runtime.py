@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from shared.api.replay import TableNonceStore
     from shared.graph.folders import FolderCache
     from shared.graph.limiter import MailboxLimits, MailboxPolicy
+    from shared.health.notify import Notifier
+    from shared.health.signins import SignInHealth
+    from shared.health.store import HealthStore
     from shared.identity.connections import Connection, ConnectionRegistry
     from shared.identity.delegated_tokens import UserTokenProvider
     from shared.identity.secrets import SecretStore
@@ -77,6 +80,7 @@ class Runtime:
         store: OperationStore | None = None,
         queues: Queues | None = None,
         mailbox_limits: MailboxLimits | None = None,
+        health_store: HealthStore | None = None,
     ) -> None:
         self.settings = settings
         self._secret_client_factory = secret_client_factory
@@ -88,6 +92,8 @@ class Runtime:
             self.__dict__["queues"] = queues
         if mailbox_limits is not None:
             self.__dict__["mailbox_limits"] = mailbox_limits
+        if health_store is not None:
+            self.__dict__["health_store"] = health_store
 
     # --- identity ----------------------------------------------------------------------------
 
@@ -256,6 +262,54 @@ class Runtime:
             self.context,
             limits=Limits.from_settings(self.settings),
             on_final=self.callbacks,
+            on_parked=self.announce_parked,
+        )
+
+    def announce_parked(self, op: Any) -> None:
+        """An operation parked: record its lost sign-in, tell the connection's notifyUrl (the
+        parts are built on the first park, not with the lifecycle)."""
+        from shared.health.parked import announce_parked
+
+        def mark(connection: str, user: str | None, error: str) -> None:
+            self.signin_health.mark_refused(connection, user, error)
+
+        announce_parked(op, self.connections, self.notifier, mark)
+
+    # --- sign-in health (shared.health) --------------------------------------------------
+
+    @part
+    def health_store(self) -> HealthStore:
+        """Sign-in health records in Table Storage (`signinhealth`, created on first use)."""
+        from shared.health.store import TableHealthStore
+        from shared.settings import SIGNIN_HEALTH_TABLE
+        from shared.work.table_store import make_table_client
+
+        return TableHealthStore(make_table_client(self.settings, SIGNIN_HEALTH_TABLE))
+
+    @part
+    def notifier(self) -> Notifier:
+        """Signed events to connections' notifyUrl (the callbacks' URL rules and sessions)."""
+        from shared.health.notify import Notifier
+
+        return Notifier(
+            self.connections,
+            guarded_session=self.guarded_session,
+            plain_session=self.attachment_session,
+        )
+
+    @part
+    def signin_health(self) -> SignInHealth:
+        """The signin_health timer's sign-in pass, with the operations' own token providers."""
+        from shared.health.signins import SignInHealth
+
+        return SignInHealth(
+            settings=self.settings,
+            secrets=self.secrets,
+            connections=self.connections,
+            tokens=self.tokens,
+            user_tokens=self.user_tokens,
+            store=self.health_store,
+            notifier=self.notifier,
         )
 
     @part

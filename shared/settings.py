@@ -20,12 +20,15 @@ QUEUE_REPLY = "mail-reply"
 QUEUE_FORWARD = "mail-forward"
 QUEUES = (QUEUE_SEND, QUEUE_MOVE, QUEUE_DRAFT, QUEUE_REPLY, QUEUE_FORWARD)
 OPERATIONS_TABLE = "operations"
+# Sign-in health records and what the timers already reported (shared.health),
+# created on first use.
+SIGNIN_HEALTH_TABLE = "signinhealth"
 # Single-use request-signature nonces (shared.api.replay), created on first use.
 NONCES_TABLE = "requestnonces"
 # Per-mailbox limits shared by every instance (shared.graph.shared_limits), created on first use.
 MAILBOX_LIMITS_TABLE = "mailboxlimits"
 # Every table the app uses: infra/ declares each of them (tests/infra checks it).
-TABLES = (OPERATIONS_TABLE, NONCES_TABLE, MAILBOX_LIMITS_TABLE)
+TABLES = (OPERATIONS_TABLE, NONCES_TABLE, MAILBOX_LIMITS_TABLE, SIGNIN_HEALTH_TABLE)
 
 # The variables' names, for the modules that name them too (the queue triggers, the devhost's
 # local.settings.json, the admin command line); each field below says which one it reads.
@@ -43,6 +46,8 @@ AUTHORITY_INSTANCE_DISCOVERY = "AUTHORITY_INSTANCE_DISCOVERY"
 GRAPH_BASE_URL = "GRAPH_BASE_URL"
 AUTHORITY_HOST = "AUTHORITY_HOST"
 PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
+# The signin_health timer's NCRONTAB schedule: the host reads it (`%SIGNIN_HEALTH_SCHEDULE%`).
+SIGNIN_HEALTH_SCHEDULE = "SIGNIN_HEALTH_SCHEDULE"
 # The host's own override of host.json (app settings win over host.json).
 QUEUE_MAX_DEQUEUE_COUNT = "AzureFunctionsJobHost__extensions__queues__maxDequeueCount"
 
@@ -159,6 +164,17 @@ class Settings:
     # and how long a call waits for a slot or its departure before it is re-scheduled.
     mailbox_slot_seconds: float = setting("MAILBOX_SLOT_SECONDS", default=15.0)
     mailbox_wait_seconds: float = setting("MAILBOX_WAIT_SECONDS", default=10.0)
+    # Sign-in health (docs/operations.md "Sign-in health"): when the timer runs (the host reads
+    # the schedule; daily at 04:00 UTC by default), after how many idle days it redeems a
+    # delegated sign-in's refresh token (Entra ends it after 90), how many days before that it
+    # warns, how many Key Vault writes one run may make, how often it audits permissions, and
+    # after how many minutes parked work is reported.
+    signin_health_schedule: str = setting(SIGNIN_HEALTH_SCHEDULE, default="0 0 4 * * *", scope=APP)
+    signin_refresh_after_days: float = setting("SIGNIN_REFRESH_AFTER_DAYS", default=7.0)
+    signin_warn_days: float = setting("SIGNIN_WARN_DAYS", default=14.0)
+    signin_max_vault_writes: int = setting("SIGNIN_MAX_VAULT_WRITES", default=50)
+    signin_audit_days: float = setting("SIGNIN_AUDIT_DAYS", default=7.0)
+    parked_alert_minutes: float = setting("PARKED_ALERT_MINUTES", default=60.0)
     # requests' own CA bundle variables, read once for our sessions (no per-request scan).
     ca_bundle: str = setting("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", default="")
 

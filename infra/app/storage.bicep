@@ -14,7 +14,7 @@ param tags object
 @description('Work queues the app triggers on and enqueues to (shared/settings.py QUEUES).')
 param queueNames array
 
-@description('Tables the app uses: operations, request nonces, mailbox limits (shared/settings.py TABLES).')
+@description('Tables the app uses: operations, request nonces, mailbox limits, sign-in health (shared/settings.py TABLES).')
 param tableNames array
 
 @description('Blob container Flex Consumption deploys the app package to.')

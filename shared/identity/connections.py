@@ -109,6 +109,9 @@ class Connection(msgspec.Struct, rename="camel", frozen=True, forbid_unknown_fie
     return_url_hosts: list[str] = []
     # The tenant's sending rate and Graph limits per mailbox, when not the app's defaults.
     mailbox_limits: MailboxLimitOverrides = MailboxLimitOverrides()
+    # Where sign-in and parked-work events go (signed like callbacks, same URL rules: https,
+    # a host on callbackUrlHosts); empty: none (shared.health.notify).
+    notify_url: str = ""
 
     def scopes(self) -> list[str]:
         """The delegated scopes to ask for, as URIs on graphScope's resource (national clouds)."""
@@ -190,6 +193,8 @@ def parse_connection(raw: str | bytes | dict[str, Any]) -> Connection:
         if value and not value.startswith("https://"):
             # MSAL and Graph need https; the sandbox serves https too.
             problems.append(Detail(wire, "must be an https URL"))
+    if conn.notify_url and not conn.notify_url.startswith("https://"):
+        problems.append(Detail("notifyUrl", "must be an https URL"))
     for i, pattern in enumerate(conn.allowed_senders):
         if "@" not in pattern:
             problems.append(Detail(f"allowedSenders[{i}]", "use an address or *@domain"))

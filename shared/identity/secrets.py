@@ -219,6 +219,23 @@ class SecretStore:
         self._remember(name, value)
         return value
 
+    def list_properties(self) -> list[tuple[str, dict[str, str]]]:
+        """(name, tags) of every enabled secret in the vault: one paged listing, no values.
+
+        Raises SecretsUnavailable when Key Vault cannot be listed.
+        """
+        try:
+            return [
+                (props.name, dict(props.tags or {}))
+                for props in self._get_client().list_properties_of_secrets()
+                if props.enabled is not False
+            ]
+        except Exception as exc:
+            raise SecretsUnavailable(
+                f"Key Vault's secrets could not be listed ({type(exc).__name__}); retry later.",
+                retry_after=5.0,
+            ) from exc
+
     def set(
         self,
         name: str,

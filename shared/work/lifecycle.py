@@ -158,6 +158,7 @@ class Lifecycle:
         *,
         limits: Limits | None = None,
         on_final: Callable[[Operation], None] | None = None,
+        on_parked: Callable[[Operation], None] | None = None,
         clock: Callable[[], datetime] = now_utc,
         runner: Runner = run_kind,
         kinds: dict[str, Kind] | None = None,
@@ -167,6 +168,9 @@ class Lifecycle:
         self.context = context
         self.limits = limits or Limits()
         self.on_final = on_final
+        # Told about every operation that parks (whether or not it has a callbackUrl): the
+        # Runtime records the lost sign-in and tells the connection's notifyUrl.
+        self.on_parked = on_parked
         self.clock = clock
         self.runner = runner
         self.kinds = kinds or KINDS
@@ -392,6 +396,11 @@ class Lifecycle:
         op.claimed_until = None
         self._save_holding(op, claim)
         self._announce(op, policy, [])
+        if self.on_parked is not None:
+            try:
+                self.on_parked(op)
+            except Exception:
+                log.exception("on_parked of operation %s failed", op.operation_id)
         return Outcome(Status.PARKED, op)
 
     def _reschedule(self, op: Operation, claim: Claim, delay: float, envelope: bytes) -> Outcome:

@@ -7,13 +7,14 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from devhost.app_index import index_functions
 from devhost.ncrontab import ScheduleError, parse_schedule
 from devhost.services import ServiceError, wait_until
 from devhost.timer_host import resolve_schedule
 from tests.conftest import fresh_function_app
-from tests.devhost.conftest import new_fixture_host
+from tests.devhost.conftest import FIXTURE_KEY, FIXTURE_MASTER_KEY, new_fixture_host
 
 # A Friday, 10:00:14.5 UTC.
 FRIDAY = datetime(2026, 5, 1, 10, 0, 14, 500_000, tzinfo=UTC)
@@ -163,6 +164,31 @@ def test_a_run_missed_while_the_host_was_down_runs_at_start_up_past_due(timer_ho
     # The monitor now points at the coming 03:30 UTC.
     upcoming = datetime.fromisoformat(status["Next"])
     assert upcoming > datetime.now(UTC) and (upcoming.hour, upcoming.minute) == (3, 30)
+
+
+def test_the_admin_api_runs_a_timer_now_with_the_master_key_only(timer_host):
+    assert wait_until(lambda: timer_host.ticks("nightly"), timeout=20), timer_host.logs()
+    url = f"{timer_host.url}/admin/functions/nightly"
+    refused = [
+        requests.post(url, json={"input": ""}, headers=headers, timeout=30).status_code
+        for headers in ({}, {"x-functions-key": FIXTURE_KEY})
+    ]
+    unknown = requests.post(
+        f"{timer_host.url}/admin/functions/no_such_function",
+        headers={"x-functions-key": FIXTURE_MASTER_KEY},
+        timeout=30,
+    )
+
+    accepted = requests.post(
+        url, json={"input": ""}, headers={"x-functions-key": FIXTURE_MASTER_KEY}, timeout=30
+    )
+
+    assert refused == [401, 401] and unknown.status_code == 404
+    assert accepted.status_code == 202
+    assert wait_until(lambda: len(timer_host.ticks("nightly")) == 2, timeout=20), timer_host.logs()
+    assert timer_host.ticks("nightly")[1]["pastDue"] is False
+    line = "Executed 'Functions.nightly' (Succeeded, timer, manual)"
+    assert wait_until(lambda: line in timer_host.logs(), timeout=20), timer_host.logs()
 
 
 def test_a_bad_schedule_stops_the_devhost_with_the_reason(tmp_path, azurite):

@@ -88,7 +88,7 @@ def make_root(tmp: Path) -> Path:
     root = tmp / "app"
     root.mkdir()
     (root / "host.json").write_text(json.dumps(HOST_JSON), encoding="utf-8")
-    for name in (*APP_ENTRIES, "operations_api", "auth_routes"):
+    for name in (*APP_ENTRIES, "operations_api", "auth_routes", "signin_health"):
         if (ROOT / name).exists():
             os.symlink(ROOT / name, root / name)
     return root

@@ -144,9 +144,12 @@ def test_queue_and_table_names_match_the_code(bicep: dict) -> None:
     assert tuple(main["queueNames"]["value"]) == settings.QUEUES
     # Every table the code uses, from one list (the nonces and mailbox limits ones included).
     assert tuple(main["tableNames"]["value"]) == settings.TABLES
-    assert {settings.OPERATIONS_TABLE, settings.NONCES_TABLE, settings.MAILBOX_LIMITS_TABLE} <= set(
-        settings.TABLES
-    )
+    assert {
+        settings.OPERATIONS_TABLE,
+        settings.NONCES_TABLE,
+        settings.MAILBOX_LIMITS_TABLE,
+        settings.SIGNIN_HEALTH_TABLE,
+    } <= set(settings.TABLES)
     storage_module = unwrap(bicep["main.bicep"]["modules"]["storage"]["config"])["params"]
     assert storage_module["queueNames"] == "queueNames"
     assert storage_module["tableNames"] == "tableNames"

@@ -41,6 +41,7 @@ EXPECTED_TOP_LEVEL = {
     "reply_mail",
     "send_mail",
     "shared",
+    "signin_health",
 }
 
 

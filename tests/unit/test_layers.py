@@ -14,6 +14,7 @@ BLUEPRINTS = {
     "operations_api",
     "reply_mail",
     "send_mail",
+    "signin_health",
 }
 
 
