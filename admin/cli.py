@@ -1,4 +1,4 @@
-"""`python -m admin connections add|list|show|authenticate|test|remove [--json]`.
+"""`python -m admin connections add|list|show|authenticate|test|audit|remove [--json]`.
 
 Human output is short and readable; `--json` prints one JSON document for scripts. Every failure
 is one sentence saying what to do, exit status 1 (2 for usage errors). Secrets are read from
@@ -17,7 +17,7 @@ from typing import Any
 from admin import commands
 from admin.commands import CliError
 from admin.connection_options import add_connection_options
-from admin.output import print_list, print_message, print_show
+from admin.output import print_audit, print_list, print_message, print_show
 from shared.errors import AppError
 from shared.settings import LocalSettingsError
 
@@ -45,6 +45,21 @@ def _test_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--send-to", help="also send a real test mail to this address")
 
 
+def _audit_arguments(parser: argparse.ArgumentParser) -> None:
+    _name(parser)
+    parser.add_argument(
+        "--mailbox",
+        action="append",
+        default=[],
+        help="also audit this mailbox (repeat; needed for *@domain senders)",
+    )
+    parser.add_argument(
+        "--send-test",
+        action="store_true",
+        help="check Send As by sending a test mail from each mailbox to itself",
+    )
+
+
 # (command, help, its own arguments, handler, how people see the result)
 COMMANDS = (
     ("add", "create or replace a connection", _add_arguments, commands.add_connection, None),
@@ -69,6 +84,13 @@ COMMANDS = (
         _test_arguments,
         commands.probe_connection,
         None,
+    ),
+    (
+        "audit",
+        "check the grants of each sender mailbox (exit status 1 when one is missing)",
+        _audit_arguments,
+        commands.audit_connection,
+        print_audit,
     ),
     ("remove", "delete a connection and its secrets", _name, commands.remove_connection, None),
 )
@@ -124,4 +146,5 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
     else:
         args.printer(result)
-    return 0
+    # A report that found problems (the audit) is a failure for scripts too.
+    return 1 if result.get("ok") is False else 0

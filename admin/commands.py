@@ -4,7 +4,6 @@ return a JSON-ready result (with a `message` for people), or raise CliError / Ap
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from pathlib import Path
@@ -13,11 +12,6 @@ from typing import Any
 from admin.output import describe
 from shared.errors import AppError
 from shared.identity.connections import OPERATION_PERMISSIONS, parse_connection
-
-# Modules whose import registers further sign-in hooks (shared.identity.signin_hooks) that
-# should also run when an admin signs a service account in from here. Resuming parked work is
-# not a hook here: `authenticate` does it itself so it can report the outcome.
-HOOK_MODULES: tuple[str, ...] = ()
 
 # What Microsoft says about ROPC: not recommended, and no MFA, federation or passwordless.
 ROPC_WARNING = (
@@ -98,6 +92,8 @@ def add_connection(args: argparse.Namespace, vault: Any) -> dict[str, Any]:
     warning = scope_warning(doc)
     if warning:
         print(warning, file=sys.stderr)
+    if doc.get("notifyUrl"):
+        check_notify_url(doc)
     current_key = vault.signing_key(args.name)
     signing_key = new_signing_key() if args.rotate_signing_key or not current_key else None
     conn = save_connection(vault.client, doc, secret, signing_key=signing_key)
@@ -130,6 +126,19 @@ def add_connection(args: argparse.Namespace, vault: Any) -> dict[str, Any]:
     }
 
 
+def check_notify_url(doc: dict[str, Any]) -> None:
+    """notifyUrl must pass the callback URL rules (https, a callbackUrlHosts host, port 443, no
+    private address unless allowed); raises CliError saying which."""
+    from shared.errors import ValidationFailed
+    from shared.work.callbacks import check_callback_url
+
+    try:
+        check_callback_url(doc["notifyUrl"], parse_connection(doc))
+    except ValidationFailed as exc:
+        reasons = "; ".join(d.message for d in exc.details) or exc.message
+        raise CliError(f"--notify-url is not allowed: {reasons}") from None
+
+
 def write_private(path: Path, value: str) -> None:
     """Write `value` to `path` readable by its owner only (a key never goes to the terminal)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -152,8 +161,6 @@ def authenticate_connection(args: argparse.Namespace, vault: Any) -> dict[str, A
     if conn.credential.type == "password":
         print(ROPC_WARNING, file=sys.stderr)
         raise CliError(f"{conn.name} uses the password option; `test` checks it.")
-    for module in HOOK_MODULES:
-        importlib.import_module(module)
     cache = KeyVaultTokenCache(
         vault.store, conn.credential.secret_name, tags("token-cache", conn.name)
     )
@@ -199,6 +206,16 @@ def probe_connection(args: argparse.Namespace, vault: Any) -> dict[str, Any]:
     from admin.probe import probe
 
     return probe(vault, args.name, user=args.user, mailbox=args.mailbox, send_to=args.send_to)
+
+
+def audit_connection(args: argparse.Namespace, vault: Any) -> dict[str, Any]:
+    """The permission audit (shared.health.audit); `ok` false makes the exit status 1."""
+    from shared.health.audit import Auditor
+    from shared.runtime import Runtime
+
+    runtime = Runtime(vault.settings, secret_client_factory=lambda: vault.client)
+    report = Auditor(runtime).audit(args.name, mailboxes=args.mailbox, send_test=args.send_test)
+    return report.to_json()
 
 
 def remove_connection(args: argparse.Namespace, vault: Any) -> dict[str, Any]:

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 from typing import Any
 
+from shared.health.records import NEEDS_SIGN_IN, current_state
 from shared.identity.connections import Connection
 from shared.identity.token_cache import CacheState
+from shared.timestamps import now_utc
+
+# Days before the inactivity limit that `list` calls a sign-in expiring (the timer's default).
+WARN_DAYS = 14.0
 
 
-def state_json(secret: str, state: CacheState) -> dict[str, Any]:
-    """One stored sign-in: who, when its refresh token was last used, days left."""
+def state_json(secret: str, state: CacheState, record: Any = None) -> dict[str, Any]:
+    """One stored sign-in: who, its state, when its refresh token was last used, days left."""
+    last = (
+        datetime.datetime.fromtimestamp(state.saved_at, datetime.UTC)
+        if state.saved_at and state.has_refresh_token
+        else None
+    )
+    health = current_state(record, last, now_utc(), WARN_DAYS)
     return {
         "secretName": secret,
         "signedInAs": state.account,
+        "state": health,
+        "lastError": record.last_error if record is not None and health == NEEDS_SIGN_IN else None,
+        "lastChecked": record.checked_at if record is not None else None,
         "refreshTokenLastUsed": (
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.saved_at))
             if state.saved_at
@@ -38,7 +53,8 @@ def describe(vault: Any, conn: Connection, detail: bool) -> dict[str, Any]:
     if conn.account:
         data["account"] = conn.account
     states = vault.token_states(conn)
-    data["signIns"] = [state_json(name, state) for name, state in states]
+    records = vault.health_records() if states else {}
+    data["signIns"] = [state_json(name, state, records.get(name)) for name, state in states]
     if detail:
         data.update(
             {
@@ -66,7 +82,14 @@ def token_line(conn: dict[str, Any]) -> str:
     for s in conn["signIns"]:
         days = s["daysUntilInactivityLimit"]
         left = f"{days:.0f} days left of 90" if days is not None else "inactivity unknown"
-        parts.append(f"{s['signedInAs']} (refresh token used {s['refreshTokenLastUsed']}, {left})")
+        state = {"ok": "OK", "expiring": "EXPIRING", "needs_sign_in": "NEEDS SIGN-IN"}.get(
+            s.get("state") or "", "state unknown"
+        )
+        if s.get("lastError"):
+            state += f": {s['lastError']}"
+        parts.append(
+            f"{s['signedInAs']} {state} (refresh token used {s['refreshTokenLastUsed']}, {left})"
+        )
     return "; ".join(parts)
 
 
@@ -111,3 +134,31 @@ def print_show(c: dict[str, Any]) -> None:
     ]
     for key, value in rows:
         print(f"{key:>11}: {value}")
+
+
+def print_audit(report: dict[str, Any]) -> None:
+    """`audit`: one line per mailbox, then one per failing check with the grant that fixes it."""
+    who = f", {report['account']}" if report.get("account") else ""
+    print(
+        f"audit of {report['name']} ({report['mode']}{who}): {'OK' if report['ok'] else 'FAILED'}"
+    )
+    sign_in = report.get("signIn")
+    if sign_in:
+        print(f"  sign-in: {'OK' if sign_in['status'] == 'ok' else 'FAILED'}: {sign_in['message']}")
+        if sign_in["status"] != "ok" and sign_in.get("grant"):
+            print(f"    fix: {sign_in['grant']}")
+    for box in report["mailboxes"]:
+        notes = [
+            f"{c['check']}: {c['message']}" for c in box["checks"] if c["status"] == "not_checkable"
+        ]
+        print(f"  {box['mailbox']}: {'OK' if box['ok'] else 'FAILED'}")
+        for check in box["checks"]:
+            if check["status"] in ("missing", "failed"):
+                line = f"    {check['check']} {check['status'].upper()}: {check['message']}"
+                if check.get("grant"):
+                    line += f" -- grant: {check['grant']}"
+                print(line)
+        for note in notes:
+            print(f"    {note}")
+    for pattern in report.get("uncovered") or []:
+        print(f"  {pattern}: not audited; name its mailboxes with --mailbox")

@@ -71,6 +71,24 @@ class Vault:
         self.client = RecoveringSecretClient(make_secret_client(settings))
         # ttl=0: an admin wants what is stored now, not what a cache saw.
         self.store = SecretStore(lambda: self.client, ttl=0.0)
+        self._health: dict[str, Any] | None = None
+        self.health_problem: str | None = None
+
+    def health_records(self) -> dict[str, Any]:
+        """The app's sign-in health records by secret name (shared.health.store), read once;
+        empty (and `health_problem` set) when the app's storage is not reachable from here."""
+        if self._health is None:
+            from shared.health.store import TableHealthStore
+            from shared.settings import SIGNIN_HEALTH_TABLE
+            from shared.work.table_store import make_table_client
+
+            try:
+                store = TableHealthStore(make_table_client(self.settings, SIGNIN_HEALTH_TABLE))
+                self._health = {r.key: r for r in store.records()}
+            except AppError as exc:
+                self._health = {}
+                self.health_problem = exc.message
+        return self._health
 
     def connection(self, name: str) -> Connection:
         """Raises UnknownConnection."""

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from shared.identity.token_cache import REFRESH_TOKEN_INACTIVITY_DAYS
+from shared.timestamps import parse_iso
 
 OK, EXPIRING, NEEDS_SIGN_IN = "ok", "expiring", "needs_sign_in"
 STATES = (OK, EXPIRING, NEEDS_SIGN_IN)
@@ -112,3 +113,15 @@ def change(previous: str | None, current: str) -> tuple[bool, str | None]:
     if previous == current or (previous is None and current == OK):
         return False, None
     return True, EVENTS.get(current)
+
+
+def current_state(
+    record: SignInRecord | None, last_refresh: datetime | None, now: datetime, warn_days: float
+) -> str:
+    """The state to show now: the recorded one, unless the sign-in was stored again after the
+    record was checked (a new sign-in), in which case the days left decide."""
+    checked = parse_iso(record.checked_at) if record else None
+    stored_since = last_refresh is not None and (checked is None or last_refresh > checked)
+    if record is not None and not stored_since:
+        return record.state
+    return judge(last_refresh, now, warn_days, refused=False)

@@ -121,10 +121,10 @@ def store_connections(sandbox_url: str, ca: str) -> None:
         credential.close()
 
 
-@pytest.fixture(scope="module", name="bg")
-def bg_fixture(sandbox, azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastDevhost]:
-    """A devhost with fast queue settings, against the sandbox (reset) and Azurite."""
-    tmp = tmp_path_factory.mktemp("bg-devhost")
+def start_fast_devhost(
+    sandbox, azurite, tmp: Path, extra: dict[str, str] | None = None, env: dict | None = None
+) -> FastDevhost:
+    """A started FastDevhost against the sandbox (reset, connections stored) and Azurite."""
     settings = tmp / "local.settings.json"
     values = sandbox_values(
         sandbox_url=sandbox.url,
@@ -143,14 +143,22 @@ def bg_fixture(sandbox, azurite, tmp_path_factory: pytest.TempPathFactory) -> It
             # product's pacing is tested in test_scale_out.py. A killed host's slots free soon.
             "MAILBOX_SENDS_PER_MINUTE": "0",
             "MAILBOX_SLOT_SECONDS": "5",
+            **(extra or {}),
         }
     )
     write_local_settings(settings, values, http_port=0)
     sandbox.reset()
     store_connections(sandbox.url, sandbox.ca)
-    host = FastDevhost(settings, tmp / "state", sandbox.url, sandbox.ca)
+    host = FastDevhost(settings, tmp / "state", sandbox.url, sandbox.ca, env=dict(env or {}))
     host.root = make_root(tmp)
     host.start()
+    return host
+
+
+@pytest.fixture(scope="module", name="bg")
+def bg_fixture(sandbox, azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastDevhost]:
+    """A devhost with fast queue settings, against the sandbox (reset) and Azurite."""
+    host = start_fast_devhost(sandbox, azurite, tmp_path_factory.mktemp("bg-devhost"))
     try:
         yield host
     finally:

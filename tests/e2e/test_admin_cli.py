@@ -76,7 +76,8 @@ def test_show_reports_who_signed_in_and_the_90_day_window(fresh_devhost, sandbox
     assert state["refreshTokenLastUsed"].endswith("Z")
     assert human.returncode == 0
     assert f"{name}  [service_account]" in human.stdout
-    assert "sign-in: svc-docuflow@contoso.test (refresh token used" in human.stdout
+    assert state["state"] == "ok"  # a fresh sign-in, before any signin_health run
+    assert "sign-in: svc-docuflow@contoso.test OK (refresh token used" in human.stdout
     assert "days left of 90" in human.stdout
     assert "To sign in, open" in err and "enter the code:" in err  # shown to the admin
 
