@@ -71,6 +71,12 @@ param adminGroupObjectId string = ''
 @description('Put storage and Key Vault behind private endpoints and integrate the Function App with a virtual network.')
 param privateNetworking bool = false
 
+@description('Give the function app one fixed outbound IP address (a NAT gateway on its VNet-integration subnet) for a Conditional Access named location; needs privateNetworking. Costs a NAT gateway and a static public IP per hour plus processed data (docs/permissions.md).')
+param natGateway bool = false
+
+@description('When the signin_health timer runs (NCRONTAB, UTC): redeems idle sign-ins, reports parked work, audits permissions weekly.')
+param signinHealthSchedule string = '0 0 4 * * *'
+
 @description('Address space of the virtual network (used only with privateNetworking).')
 param vnetAddressPrefix string = '10.40.0.0/16'
 
@@ -205,6 +211,20 @@ module keyVault 'app/keyvault.bicep' = {
   }
 }
 
+// The fixed outbound address exists only on the VNet integration privateNetworking brings.
+var fixedOutboundAddress = privateNetworking && natGateway
+
+module outboundNat 'app/nat-gateway.bicep' = if (fixedOutboundAddress) {
+  name: 'nat-gateway'
+  scope: rg
+  params: {
+    publicIpName: '${abbrs.networkPublicIPAddresses}${resourceToken}'
+    natGatewayName: '${abbrs.networkNatGateways}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
 module network 'app/network.bicep' = if (privateNetworking) {
   name: 'network'
   scope: rg
@@ -219,6 +239,7 @@ module network 'app/network.bicep' = if (privateNetworking) {
     privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
+    natGatewayId: fixedOutboundAddress ? outboundNat.outputs.natGatewayId : ''
   }
 }
 
@@ -265,11 +286,22 @@ module functionApp 'app/function.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     httpPerInstanceConcurrency: httpPerInstanceConcurrency
     virtualNetworkSubnetId: privateNetworking ? network.outputs.appSubnetId : ''
+    signinHealthSchedule: signinHealthSchedule
   }
   // The host starts as soon as the app exists; without its roles it would crash-loop on storage.
   dependsOn: [
     rbac
   ]
+}
+
+module workbook 'app/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
 }
 
 module alerts 'app/alerts.bicep' = {
@@ -305,3 +337,7 @@ output KEY_VAULT_URL string = keyVault.outputs.url
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output AZURE_LOG_ANALYTICS_WORKSPACE_NAME string = monitoring.outputs.logAnalyticsName
+// The function app's one outbound address with natGateway=true (empty otherwise): the address
+// of the Conditional Access named location (docs/permissions.md).
+output AZURE_OUTBOUND_IP string = fixedOutboundAddress ? outboundNat.outputs.outboundIpAddress : ''
+output SIGNIN_WORKBOOK_NAME string = workbook.outputs.displayName

@@ -58,5 +58,12 @@ if [ "$private" = "true" ]; then
     fi
 fi
 
+# The NAT gateway sits on the VNet-integration subnet, which only private networking creates.
+nat=$(printf '%s' "${NAT_GATEWAY:-false}" | tr '[:upper:]' '[:lower:]')
+if [ "$nat" = "true" ] && [ "$private" != "true" ]; then
+    fail "NAT_GATEWAY=true needs the VNet integration of PRIVATE_NETWORKING=true (the NAT gateway" \
+        "is attached to its app subnet). Set both: azd env set PRIVATE_NETWORKING true"
+fi
+
 [ "$problems" -eq 0 ] || exit 1
 exit 0

@@ -353,6 +353,7 @@ class Runtime:
             session=self.graph_session,
             client_request_id=operation_id,
             limits=gate,
+            mask_addresses=self.settings.mask_addresses_in_logs,
         )
         return OperationContext(
             operation_id=operation_id,

@@ -1,5 +1,5 @@
-// Alerts that make failures visible instead of silent: a message that lands in a poison queue, and
-// operations that end failed. shared/oplog.py logs one JSON line per operation, and that JSON is the
+// Alerts that make failures visible instead of silent: a message that lands in a poison queue,
+// operations that end failed, sign-ins that need a person, work parked too long and missing grants. shared/oplog.py logs one JSON line per operation, and that JSON is the
 // whole trace message in AppTraces: {"event":"operation","operationId":…,"operation":…,
 // "connection":…,"outcome":…,"durationMs":…}. tests/infra checks this query against a real line.
 //
@@ -141,6 +141,165 @@ AppTraces
           ]
           operator: 'GreaterThan'
           threshold: failedOperationsThreshold
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: actionGroups
+    }
+  }
+}
+
+// The signin_health timer (shared/health) writes one JSON line per sign-in state change, per
+// operation parked longer than PARKED_ALERT_MINUTES, and per failing permission-audit check; each
+// rule counts its lines, so it fires once per change instead of on every run. tests/infra runs
+// these queries on the lines the app really writes.
+
+resource signInAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
+  name: '${namePrefix}-sign-in'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'Mail processor: a sign-in needs a person'
+    description: 'A delegated sign-in needs a new sign-in (its refresh was refused: expired after 90 idle days, revoked, password expired, MFA required) or expires within SIGNIN_WARN_DAYS (14) days. The line names the connection, the (masked) user and the adminCommand; users get their sign-in link through the connection\'s notifyUrl. python -m admin connections list shows every sign-in\'s state.'
+    severity: 2
+    enabled: true
+    scopes: [
+      logAnalyticsWorkspaceId
+    ]
+    evaluationFrequency: 'PT1H'
+    windowSize: 'PT1H'
+    autoMitigate: true
+    skipQueryValidation: true
+    criteria: {
+      allOf: [
+        {
+          query: '''
+AppTraces
+| where Message contains '"event":"signin.state"'
+| extend line = parse_json(substring(Message, indexof(Message, "{")))
+| extend state = tostring(line.state), connection = tostring(line.connection), user = tostring(line.user), daysLeft = todouble(line.daysLeft)
+| where state in ("needs_sign_in", "expiring")
+| project TimeGenerated, connection, user, state, daysLeft
+'''
+          timeAggregation: 'Count'
+          dimensions: [
+            {
+              name: 'connection'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: actionGroups
+    }
+  }
+}
+
+resource parkedWorkAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
+  name: '${namePrefix}-parked-work'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'Mail processor: work parked for over an hour'
+    description: 'An operation has waited for a sign-in longer than PARKED_ALERT_MINUTES (60). It resumes by itself once the user (signInUrl) or an admin (adminCommand) signs in; after PARKED_TTL_HOURS it fails with reauth_expired.'
+    severity: 2
+    enabled: true
+    scopes: [
+      logAnalyticsWorkspaceId
+    ]
+    evaluationFrequency: 'PT1H'
+    windowSize: 'PT1H'
+    autoMitigate: true
+    skipQueryValidation: true
+    criteria: {
+      allOf: [
+        {
+          query: '''
+AppTraces
+| where Message contains '"event":"operation.parked_overdue"'
+| extend line = parse_json(substring(Message, indexof(Message, "{")))
+| extend connection = tostring(line.connection), operationId = tostring(line.operationId), parkedMinutes = toint(line.parkedMinutes)
+| project TimeGenerated, connection, operationId, parkedMinutes
+'''
+          timeAggregation: 'Count'
+          dimensions: [
+            {
+              name: 'connection'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: actionGroups
+    }
+  }
+}
+
+resource permissionAuditAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
+  name: '${namePrefix}-permission-audit'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'Mail processor: a sender mailbox lacks a grant'
+    description: 'The weekly permission audit found a check that fails (Full Access, a draft, the app\'s RBAC for Applications scope, or no token). The line carries the PowerShell that grants it; python -m admin connections audit NAME shows the whole report.'
+    severity: 3
+    enabled: true
+    scopes: [
+      logAnalyticsWorkspaceId
+    ]
+    evaluationFrequency: 'PT1H'
+    windowSize: 'PT1H'
+    autoMitigate: true
+    skipQueryValidation: true
+    criteria: {
+      allOf: [
+        {
+          query: '''
+AppTraces
+| where Message contains '"event":"permission.audit"'
+| extend line = parse_json(substring(Message, indexof(Message, "{")))
+| extend connection = tostring(line.connection), mailbox = tostring(line.mailbox), check = tostring(line.check), grant = tostring(line.grant)
+| project TimeGenerated, connection, mailbox, check, grant
+'''
+          timeAggregation: 'Count'
+          dimensions: [
+            {
+              name: 'connection'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
           failingPeriods: {
             numberOfEvaluationPeriods: 1
             minFailingPeriodsToAlert: 1

@@ -75,6 +75,9 @@ param httpPerInstanceConcurrency int = 16
 @description('Subnet for VNet integration (delegated to Microsoft.App/environments); empty for none.')
 param virtualNetworkSubnetId string = ''
 
+@description('NCRONTAB schedule of the signin_health timer (read by the host as %SIGNIN_HEALTH_SCHEDULE%).')
+param signinHealthSchedule string = '0 0 4 * * *'
+
 // Queue messages one instance runs at once: host.json's batchSize (8) + newBatchThreshold (4).
 var queueConcurrency = 12
 
@@ -103,6 +106,7 @@ var appSettings = {
   GRAPH_BASE_URL: graphBaseUrl
   AUTHORITY_HOST: authorityHost
   MASK_ADDRESSES_IN_LOGS: 'true'
+  SIGNIN_HEALTH_SCHEDULE: signinHealthSchedule
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

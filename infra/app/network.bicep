@@ -1,4 +1,5 @@
 // Optional private networking (privateNetworking=true): a virtual network whose "app" subnet hosts
+// (with natGateway=true, behind app/nat-gateway.bicep's NAT gateway)
 // the Function App's VNet integration and whose "private-endpoints" subnet holds private endpoints
 // for blob, queue, table and Key Vault, each with its private DNS zone linked to the network.
 // The subscription must have the Microsoft.App resource provider registered (the app subnet is
@@ -33,6 +34,9 @@ param storageAccountName string
 
 @description('Name of the Key Vault.')
 param keyVaultName string
+
+@description('NAT gateway for the app subnet (app/nat-gateway.bicep, natGateway=true); empty: the platform\'s outbound addresses.')
+param natGatewayId string = ''
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -69,6 +73,10 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-01-01' = {
           addressPrefix: appSubnetPrefix
           networkSecurityGroup: {
             id: nsg.id
+          }
+          // With natGateway=true every outbound connection of the app leaves from its one address.
+          natGateway: empty(natGatewayId) ? null : {
+            id: natGatewayId
           }
           // Flex Consumption integrates through a subnet delegated to Container Apps environments.
           delegations: [

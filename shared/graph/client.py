@@ -8,6 +8,8 @@ was lost, and the mapped Graph error (`SendAsDenied`, `MessageNotFound`, ...) ot
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +28,11 @@ from shared.errors import (
 )
 from shared.graph.limiter import MailboxGate, is_submission, mailbox_of
 from shared.graph.retry import RETRY_STATUSES, maybe_processed, next_delay, parse_retry_after
+from shared.oplog import mask_address
 from shared.sessions import pooled_session
+
+# One JSON line per 429 Graph answers (the workbook's "429s per mailbox"; never a token).
+throttle_log = logging.getLogger("exchange_processor.graph")
 
 CONNECT_TIMEOUT = 10.0
 # Message ids stay the same when a message moves or is sent (a draft becomes the Sent Items
@@ -107,6 +113,20 @@ class GraphClient:
     # The mailbox limits every call to a mailbox goes through (shared.graph.limiter); None:
     # unlimited (tests of the client alone).
     limits: MailboxGate | None = None
+    # MASK_ADDRESSES_IN_LOGS for the throttling line's mailbox.
+    mask_addresses: bool = True
+
+    def _log_throttled(self, url: str, retry_after: float | None, request_id: str | None) -> None:
+        mailbox = mailbox_of(url)
+        shown = mask_address(mailbox) if mailbox and self.mask_addresses else mailbox
+        line = {
+            "event": "graph.throttled",
+            "mailbox": shown,
+            "status": 429,
+            "retryAfter": retry_after,
+            "requestId": request_id,
+        }
+        throttle_log.warning(json.dumps(line, separators=(",", ":")))
 
     def url(self, path: str) -> str:
         if path.startswith("https://") or path.startswith("http://"):
@@ -199,6 +219,8 @@ class GraphClient:
                 force_token = refreshed = True
                 continue
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            if resp.status_code == 429:
+                self._log_throttled(self.url(path), retry_after, request_id)
             if mailbox is not None and retry_after and resp.status_code == 429:
                 # Graph's throttling pause holds for the mailbox, not this call: every instance
                 # waits. (A 503's Retry-After is about the service, not the mailbox: this call

@@ -10,7 +10,7 @@ from typing import Any
 
 from shared.errors import AppError
 from shared.health import events
-from shared.health.audit import Auditor
+from shared.health.audit import Auditor, AuditReport
 from shared.timestamps import iso, now_utc, parse_iso
 
 log = logging.getLogger(__name__)
@@ -57,27 +57,32 @@ def audit_if_due(runtime: Any) -> dict[str, Any] | None:
         return {"error": exc.code}
     failing = 0
     auditor = Auditor(runtime)
-    mask = runtime.settings.mask_addresses_in_logs
     for name in names:
         try:
             report = auditor.audit(name)
         except AppError as exc:
             log.warning("permission audit of %s failed: %s", name, exc.code)
             continue
-        problems = [(None, report.sign_in)] if report.sign_in and report.sign_in.failing else []
-        problems += [(m.mailbox, c) for m in report.mailboxes for c in m.checks if c.failing]
-        for mailbox, check in problems:
-            failing += 1
-            events.emit(
-                events.PERMISSION_AUDIT,
-                level=logging.WARNING,
-                connection=name,
-                mailbox=events.address(mailbox, mask),
-                check=check.check if check else None,
-                status=check.status if check else None,
-                grant=check.grant if check else None,
-            )
+        failing += audit_lines(report, mask=runtime.settings.mask_addresses_in_logs)
     return {"connections": len(names), "failingChecks": failing}
+
+
+def audit_lines(report: AuditReport, *, mask: bool) -> int:
+    """One `permission.audit` line per failing check of `report` (the audit alert); returns
+    how many."""
+    problems = [(None, report.sign_in)] if report.sign_in and report.sign_in.failing else []
+    problems += [(m.mailbox, c) for m in report.mailboxes for c in m.checks if c.failing]
+    for mailbox, check in problems:
+        events.emit(
+            events.PERMISSION_AUDIT,
+            level=logging.WARNING,
+            connection=report.connection,
+            mailbox=events.address(mailbox, mask),
+            check=check.check,
+            status=check.status,
+            grant=check.grant,
+        )
+    return len(problems)
 
 
 def connection_names(runtime: Any) -> list[str]:

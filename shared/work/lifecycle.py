@@ -485,6 +485,7 @@ def _log_end(op: Operation, request_ids: list[str], now: datetime) -> None:
     from shared.oplog import OperationRecord, emit
 
     record = OperationRecord(op.operation_id, op.kind, connection=op.connection)
+    record.address("user", op.user)  # masked: the workbook's parked work per user
     record.request_ids = list(request_ids)
     record.fields.update(mode="queue", status=str(op.status), attempts=op.attempts)
     code = op.error.code if op.error is not None else None
