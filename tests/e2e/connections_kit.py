@@ -112,7 +112,8 @@ def sandbox_flags(sandbox_url: str) -> list[str]:
     ]
 
 
-def add_service_account(devhost, name: str, *, account: str = SERVICE_ACCOUNT) -> None:
+def add_service_account(devhost, name: str, *extra: str, account: str = SERVICE_ACCOUNT) -> None:
+    """A service-account connection for *@contoso.test; `extra`: more `connections add` options."""
     done = admin(
         devhost,
         "add",
@@ -123,6 +124,7 @@ def add_service_account(devhost, name: str, *, account: str = SERVICE_ACCOUNT) -
         account,
         "--sender",
         "*@contoso.test",
+        *extra,
         *sandbox_flags(devhost.sandbox_url),
     )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -55,7 +55,9 @@ def service_connection(fresh_devhost, sandbox) -> str:
 
 
 def test_audit_reports_ok_mailboxes_and_the_grants_bram_lacks(fresh_devhost, service_connection):
-    rc, report = audit_json(fresh_devhost, service_connection, "--send-test")
+    rc, report = audit_json(
+        fresh_devhost, service_connection, "--send-test", "--mailbox", "ceo@fabrikam.test"
+    )
     human = admin(fresh_devhost, "audit", service_connection, "--send-test")
 
     assert rc == 1 and report["ok"] is False and human.returncode == 1
@@ -73,6 +75,15 @@ def test_audit_reports_ok_mailboxes_and_the_grants_bram_lacks(fresh_devhost, ser
     assert bram["sendAs"]["status"] == "missing"
     assert bram["sendAs"]["grant"].startswith(SEND_AS_BRAM)
     assert bram["draft"]["status"] == "skipped"
+    # A mailbox the connection may not use is refused without a Graph call.
+    assert checks(report, "ceo@fabrikam.test") == {
+        "allowed": {
+            "check": "allowed",
+            "status": "failed",
+            "message": "ceo@fabrikam.test is not one of the connection's senders",
+            "grant": None,
+        }
+    }
     lines = human.stdout.splitlines()
     assert f"  {ADMIN}: OK" in lines and f"  {ANNA}: OK" in lines and f"  {BRAM}: FAILED" in lines
     assert any(FULL_ACCESS_BRAM in line and "fullAccess MISSING" in line for line in lines)

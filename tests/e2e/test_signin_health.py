@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from devhost.services import wait_until
-from shared.health.events import PARKED_OVERDUE
+from shared.health.events import PARKED_OVERDUE, SIGNIN_HEALTH
 from tests.e2e.background_support import (
     CallbackReceiver,
     finished,
@@ -100,9 +100,9 @@ def sign_in_state(host, connection: str) -> dict:
     return state
 
 
-def service_account(host, sandbox, prefix: str) -> str:
+def service_account(host, sandbox, prefix: str, *extra: str) -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:8]}.contoso.test"
-    add_service_account(host, name, account=SVC)
+    add_service_account(host, name, *extra, account=SVC)
     rc, _out, err, _code = authenticate_with_device_code(host, sandbox, name, SVC)
     assert rc == 0, err
     return name
@@ -121,27 +121,39 @@ def test_a_run_on_day_80_keeps_the_service_account_working_past_day_90(health, s
 
     assert refreshed["state"] == "ok"
     assert refreshed["refreshTokenLastUsed"] >= first["refreshTokenLastUsed"]
+    # The run redeemed it (rather than only recording it): its health line says so.
+    (line,) = event_lines(health.logs(), SIGNIN_HEALTH, connection=connection)
+    assert line["refreshed"] is True and line["state"] == "ok" and line["daysLeft"] == 90.0
     assert refreshed["lastChecked"]
     assert done["status"] == "succeeded", done
     assert sent_copies(Mailboxes(sandbox.url, sandbox.ca), ADMIN).get(op) == 1
 
 
 def test_without_the_run_a_send_after_day_90_parks_and_is_reported_overdue(health, sandbox):
-    connection = service_account(health, sandbox, "lapsed")
-    advance(sandbox, 91, SVC)
+    with CallbackReceiver(Path(sandbox.ca).parent) as receiver:
+        connection = service_account(health, sandbox, "lapsed", *notify_options(receiver.url))
+        advance(sandbox, 91, SVC)
 
-    op = send(health, connection, "after day 90, not kept alive")
-    parked = wait_status(health, op, lambda s: s.get("status") == "parked" or finished(s), 90)
-    # PARKED_ALERT_MINUTES is 0.02 here (1.2 s): wait it out, then let the run report it.
-    time.sleep(0.02 * 60 + 0.3)
-    run_signin_health(health)
-    run_signin_health(health)  # a second run reports nothing new
+        op = send(health, connection, "after day 90, not kept alive")
+        parked = wait_status(health, op, lambda s: s.get("status") == "parked" or finished(s), 90)
+        # The work that found it marked the sign-in and told the notifyUrl (before any run).
+        found_by_work = sign_in_state(health, connection)
+        told_on_park = [json.loads(r.body) for r in receiver.received]
+        # PARKED_ALERT_MINUTES is 0.02 here (1.2 s): wait it out, then let the run report it.
+        time.sleep(0.02 * 60 + 0.3)
+        run_signin_health(health)
+        run_signin_health(health)  # a second run reports nothing new
 
     assert parked["status"] == "parked", parked
+    assert found_by_work["state"] == "needs_sign_in"
+    assert [e["type"] for e in told_on_park] == ["signin.needs_sign_in", "operation.parked"]
+    assert told_on_park[1]["operationId"] == op
+    assert all(e["adminCommand"] == parked["adminCommand"] for e in told_on_park)
+    assert len(receiver.received) == 2  # the runs found nothing new to tell
     assert parked["error"]["code"] == "reauth_required"
     assert "AADSTS700082" in parked["error"]["message"]
     assert parked["adminCommand"] == f"python -m admin connections authenticate {connection}"
-    lines = overdue_lines(health.logs(), op)
+    lines = event_lines(health.logs(), PARKED_OVERDUE, operationId=op)
     assert len(lines) == 1, lines
     assert lines[0]["connection"] == connection and lines[0]["parkedMinutes"] >= 0
     state = sign_in_state(health, connection)
@@ -151,12 +163,23 @@ def test_without_the_run_a_send_after_day_90_parks_and_is_reported_overdue(healt
     assert f"{SVC} NEEDS SIGN-IN: invalid_grant (AADSTS700082)" in listed.stdout
 
 
-def overdue_lines(logs: str, operation_id: str) -> list[dict]:
-    """The operation.parked_overdue JSON lines the devhost printed for `operation_id`."""
+def notify_options(url: str) -> tuple[str, ...]:
+    """`connections add` options for a notifyUrl on the loopback receiver."""
+    return (
+        "--notify-url",
+        url,
+        "--callback-host",
+        "127.0.0.1",
+        "--allow-private-attachment-hosts",
+    )
+
+
+def event_lines(logs: str, event: str, **match: str) -> list[dict]:
+    """The devhost's JSON log lines of `event` whose fields have the given values."""
     found = []
-    for match in re.finditer(r"\{\"event\":\"" + re.escape(PARKED_OVERDUE) + r"\".*\}", logs):
-        line = json.loads(match.group(0))
-        if line["operationId"] == operation_id:
+    for text in re.finditer(r"\{\"event\":\"" + re.escape(event) + r"\".*\}", logs):
+        line = json.loads(text.group(0))
+        if all(line.get(k) == v for k, v in match.items()):
             found.append(line)
     return found
 
@@ -196,7 +219,8 @@ def test_a_revoked_user_is_marked_by_the_run_and_the_notify_url_hears_it_once_si
         assert done.returncode == 0, done.stdout + done.stderr
         login = f"{health.url}/api/auth/{connection}/login?user={ANNA}"
         assert browser_sign_in(browser, login, ANNA)[0] == "true"
-        sandbox.control("POST", f"users/{ANNA}/revoke", json={})
+        # revokeSignInSessions: Entra then refuses the refresh token with AADSTS50173.
+        sandbox.control("POST", f"users/{ANNA}/revoke", json={"code": 50173})
 
         run_signin_health(health)
         run_signin_health(health)  # the state did not change: nothing more is sent
@@ -216,7 +240,8 @@ def test_a_revoked_user_is_marked_by_the_run_and_the_notify_url_hears_it_once_si
     event = events[0]
     assert event["connection"] == connection and event["user"] == ANNA
     assert f"/api/auth/{connection}/login?" in event["signInUrl"] and "anna" in event["signInUrl"]
-    assert event["error"] == "invalid_grant (AADSTS700082)"
+    assert event["error"] == "invalid_grant (AADSTS50173)"
+    assert event["reason"].startswith("revoked")
     assert "AADSTS" not in json.dumps({k: v for k, v in event.items() if k != "error"})
     # Found by the run, not by work: nothing of this connection was ever parked.
     from shared.settings import Settings

@@ -128,3 +128,44 @@ def test_the_command_line_loads_none_of_the_local_tools(argv: list[str], tmp_pat
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        (["--notify-url", "https://evil.example/hook"], "not on the connection's callbackUrlHosts"),
+        (
+            ["--notify-url", "https://127.0.0.1/hook", "--callback-host", "127.0.0.1"],
+            "resolves to a loopback address",
+        ),
+        (
+            ["--notify-url", "https://h.example:8443/hook", "--callback-host", "h.example"],
+            "standard https port (443)",
+        ),
+    ],
+    ids=["host not allowed", "loopback without private hosts", "other port"],
+)
+def test_a_notify_url_follows_the_callback_rules(extra: list[str], reason: str) -> None:
+    doc = new_document(*extra)
+
+    with pytest.raises(commands.CliError, match="--notify-url is not allowed") as caught:
+        commands.check_notify_url(doc)
+
+    assert reason in str(caught.value)
+
+
+def test_a_plain_http_notify_url_is_not_a_valid_connection() -> None:
+    from shared.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as caught:
+        parse_connection(new_document("--notify-url", "http://docuflow.example/hook"))
+
+    assert [d.field for d in caught.value.details] == ["notifyUrl"]
+
+
+def test_the_audit_parses_its_options() -> None:
+    args = build_parser().parse_args(
+        ["connections", "audit", "x", "--mailbox", "a@b.c", "--mailbox", "d@b.c", "--send-test"]
+    )
+    assert args.mailbox == ["a@b.c", "d@b.c"] and args.send_test is True
+    assert args.handler is commands.audit_connection

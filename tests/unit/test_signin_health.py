@@ -17,6 +17,7 @@ from tests.health_kit import HealthKit, LineCapture
 
 SA, USERS = "docs.contoso.test", "users.contoso.test"
 ANNA = "anna@contoso.test"
+BRAM = "bram@contoso.test"
 
 
 @pytest.fixture
@@ -191,3 +192,73 @@ def test_parked_work_is_reported_once_when_overdue_and_forgotten_when_it_resumes
     ops.save(stored)
     report_overdue(ops, kit.store, kit.settings, now=parked_at + timedelta(minutes=95))
     assert kit.store.overdue_reported() == set()
+
+
+def test_an_event_to_a_url_the_connection_no_longer_allows_is_never_sent():
+    from shared.health.notify import Notifier, event
+
+    class NoNetwork:
+        def post(self, *a, **kw):
+            raise AssertionError("an event went out to a URL that is not allowed")
+
+    kit = HealthKit()
+    kit.connection(SA, "service_account", notifyUrl="https://evil.example/hook")
+    from shared.identity.secret_names import signing_key_secret
+
+    kit.client.set_secret(signing_key_secret(SA), "a-signing-key")
+    conn = kit.registry.get(SA)
+    notifier = Notifier(kit.registry, guarded_session=NoNetwork(), plain_session=NoNetwork())
+
+    outcome = notifier.send(conn, event("signin.needs_sign_in", SA))
+
+    assert outcome == {"status": "failed", "attempts": 0, "reason": "URL not allowed"}
+
+
+class DeniedGraph:
+    """Graph as a trustee without Full Access sees it: every mailbox call is refused."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def get(self, path: str, **kw):
+        from shared.errors import AccessDenied
+
+        self.calls.append(path)
+        raise AccessDenied("Access is denied.")
+
+
+def test_the_weekly_audit_runs_once_a_week_and_writes_a_line_per_failing_check():
+    from types import SimpleNamespace
+
+    from shared.health.job import AUDIT_RUN, audit_if_due
+    from shared.timestamps import iso, now_utc
+
+    kit = HealthKit()
+    kit.connection(SA, "service_account", account="svc-docuflow@contoso.test")
+    # SA may send as *@contoso.test (nothing concrete to audit); USERS as bram only.
+    kit.connection(
+        USERS, "service_account", account="svc-docuflow@contoso.test", allowedSenders=[BRAM]
+    )
+    graph = DeniedGraph()
+    runtime = SimpleNamespace(
+        settings=kit.settings,
+        health_store=kit.store,
+        secrets=kit.secrets,
+        connections=kit.registry,
+        tokens=kit.tokens,
+        context=lambda name, op_id, user=None: SimpleNamespace(graph=graph),
+    )
+
+    with LineCapture() as lines:
+        first = audit_if_due(runtime)
+        second = audit_if_due(runtime)  # the same week: not again
+        kit.store.set_last_run(AUDIT_RUN, iso(now_utc() - timedelta(days=7, minutes=1)) or "")
+        third = audit_if_due(runtime)
+
+    assert first == third == {"connections": 2, "failingChecks": 1} and second is None
+    found = lines.events("permission.audit")
+    assert len(found) == 2 and found[0] == found[1]
+    assert found[0]["connection"] == USERS and found[0]["check"] == "fullAccess"
+    assert found[0]["mailbox"] == "b***@contoso.test" and found[0]["status"] == "missing"
+    assert found[0]["grant"].startswith("Add-MailboxPermission -Identity bram@contoso.test")
+    assert graph.calls == ["/users/bram@contoso.test/mailFolders/sentitems"] * 2
