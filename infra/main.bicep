@@ -74,7 +74,7 @@ param privateNetworking bool = false
 @description('Give the function app one fixed outbound IP address (a NAT gateway on its VNet-integration subnet) for a Conditional Access named location; needs privateNetworking. Costs a NAT gateway and a static public IP per hour plus processed data (docs/permissions.md).')
 param natGateway bool = false
 
-@description('When the signin_health timer runs (NCRONTAB, UTC): redeems idle sign-ins, reports parked work, audits permissions weekly.')
+@description('When the signin_health timer runs (NCRONTAB, UTC): redeems idle sign-ins, audits permissions weekly (parked work has its own hourly timer).')
 param signinHealthSchedule string = '0 0 4 * * *'
 
 @description('Address space of the virtual network (used only with privateNetworking).')

@@ -154,8 +154,9 @@ AppTraces
   }
 }
 
-// The signin_health timer (shared/health) writes one JSON line per sign-in state change, per
-// operation parked longer than PARKED_ALERT_MINUTES, and per failing permission-audit check; each
+// The signin_health timer (shared/health) writes one JSON line per sign-in state change and per
+// failing permission-audit check, the hourly parked_work timer one per operation parked longer
+// than PARKED_ALERT_MINUTES; each
 // rule counts its lines, so it fires once per change instead of on every run. tests/infra runs
 // these queries on the lines the app really writes.
 

@@ -1,6 +1,7 @@
-"""What the `signin_health` timer runs: the sign-in pass, parked work gone overdue, and (every
-SIGNIN_AUDIT_DAYS) the permission audit of every connection, each reported in log lines the
-alert rules read. One step failing does not stop the others; the run's summary is logged."""
+"""What the timers run: `signin_health` the sign-in pass and (every SIGNIN_AUDIT_DAYS) the
+permission audit of every connection, `parked_work` (hourly) the report of parked work gone
+overdue; each reported in log lines the alert rules read. One step failing does not stop the
+others; a run's summary is logged."""
 
 from __future__ import annotations
 
@@ -27,16 +28,23 @@ def run(runtime: Any) -> dict[str, Any]:
     except AppError as exc:
         summary["signIns"] = {"error": exc.code}
         log.error("sign-in health pass failed: %s", exc.message)
-    try:
-        from shared.health.parked import report_overdue
-
-        overdue = report_overdue(runtime.store, runtime.health_store, runtime.settings)
-        summary["parkedOverdue"] = len(overdue)
-    except AppError as exc:
-        summary["parkedOverdue"] = {"error": exc.code}
-        log.error("parked-work check failed: %s", exc.message)
     summary["audit"] = audit_if_due(runtime)
     log.info("signin_health run: %s", summary)
+    return summary
+
+
+def report_parked(runtime: Any) -> dict[str, Any]:
+    """The `parked_work` run: report parked work older than PARKED_ALERT_MINUTES (once each);
+    returns its summary (also logged)."""
+    from shared.health.parked import report_overdue
+
+    try:
+        overdue = report_overdue(runtime.store, runtime.health_store, runtime.settings)
+        summary: dict[str, Any] = {"parkedOverdue": len(overdue)}
+    except AppError as exc:
+        summary = {"parkedOverdue": {"error": exc.code}}
+        log.error("parked-work check failed: %s", exc.message)
+    log.info("parked_work run: %s", summary)
     return summary
 
 

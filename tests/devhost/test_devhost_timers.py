@@ -111,6 +111,15 @@ def test_product_cleanup_timer_is_indexed_with_its_daily_schedule():
     assert resolve_schedule(cleanup).next_after(FRIDAY) == datetime(2026, 5, 2, 3, 30, tzinfo=UTC)
 
 
+def test_product_parked_work_timer_runs_every_hour():
+    timers = {f.name: f for f in product_index().timer}
+    parked = timers["parked_work"]
+    assert parked.schedule == "0 15 * * * *" and parked.run_on_startup is False
+    assert resolve_schedule(parked).next_after(FRIDAY) == FRIDAY.replace(
+        minute=15, second=0, microsecond=0
+    )
+
+
 def test_schedule_from_an_unset_app_setting_is_refused(monkeypatch):
     cleanup = next(f for f in product_index().timer if f.name == "operations_cleanup")
     tick = dataclasses.replace(cleanup, schedule="%DEVHOST_TEST_UNSET_SCHEDULE%")

@@ -1,7 +1,7 @@
 """The signin_health timer through the devhost, against the sandbox's clock and Azurite: a run on
 day 80 keeps a service account alive past day 90 (without it the send parks); a revoked user is
 marked needs_sign_in by the run and the notifyUrl hears it once, signed; parked work reported as
-overdue writes the very line the infra alert counts."""
+overdue by the parked_work timer writes the very line the infra alert counts."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ SVC = "svc-docuflow@contoso.test"
 ANNA = "anna@contoso.test"
 ADMIN = "administratie@contoso.test"
 MASTER_KEY = "signin-health-master-key"
-RUN_DONE = "Executed 'Functions.signin_health' (Succeeded, timer, manual)"
+RUN_DONE = "Executed 'Functions.{name}' (Succeeded, timer, manual)"
 # A run makes a few token and Key Vault calls per sign-in; the loaded CI machine gets room.
 RUN_SECONDS = 120
 
@@ -64,16 +64,15 @@ def health(sandbox, azurite, tmp_path_factory):
         host.http.close()
 
 
-def run_signin_health(host) -> None:
+def run_signin_health(host, timer: str = "signin_health") -> None:
     """Run the timer now (the host's admin API) and wait until that run has finished."""
-    before = host.logs().count(RUN_DONE)
-    resp = host.request(
-        "POST", "/admin/functions/signin_health", key=MASTER_KEY, json={"input": ""}
-    )
+    done = RUN_DONE.format(name=timer)
+    before = host.logs().count(done)
+    resp = host.request("POST", f"/admin/functions/{timer}", key=MASTER_KEY, json={"input": ""})
     assert resp.status_code == 202, resp.text
-    assert wait_until(lambda: host.logs().count(RUN_DONE) > before, timeout=RUN_SECONDS), (
-        host.logs()[-5000:]
-    )
+    assert wait_until(lambda: host.logs().count(done) > before, timeout=RUN_SECONDS), host.logs()[
+        -5000:
+    ]
 
 
 def send(host, connection: str, subject: str, **extra) -> str:
@@ -139,10 +138,12 @@ def test_without_the_run_a_send_after_day_90_parks_and_is_reported_overdue(healt
         # The work that found it marked the sign-in and told the notifyUrl (before any run).
         found_by_work = sign_in_state(health, connection)
         told_on_park = [json.loads(r.body) for r in receiver.received]
-        # PARKED_ALERT_MINUTES is 0.02 here (1.2 s): wait it out, then let the run report it.
+        # PARKED_ALERT_MINUTES is 0.02 here (1.2 s): wait it out, then let the hourly
+        # parked_work timer report it; a second run reports nothing new.
         time.sleep(0.02 * 60 + 0.3)
-        run_signin_health(health)
-        run_signin_health(health)  # a second run reports nothing new
+        run_signin_health(health, "parked_work")
+        run_signin_health(health, "parked_work")
+        run_signin_health(health)  # the sign-in pass finds it lost too, already told
 
     assert parked["status"] == "parked", parked
     assert found_by_work["state"] == "needs_sign_in"
