@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Any
 from urllib.parse import quote, unquote
 
 from sandbox.context import SandboxContext
+from sandbox.graph.mime import CHUNK_BYTES, MimeBuilder
 from sandbox.web import Request, Response
 
 # No script may run anywhere in the web view; mail bodies are also in a sandboxed iframe.
@@ -334,8 +336,10 @@ class WebView:
                 f"<div class=crumbs><a href='/'>{e(tenant)}</a> › {e(box.address)} › "
                 f"<a href='{e(href)}'>{e(folder['name'])}</a></div>"
             )
+        eml = f"/ui/messages/{e(quote(row['immutable_id'], safe=''))}/eml"
         page = (
-            f"{back}<h1>{e(data.get('subject') or '(no subject)')}</h1><div class=card><dl>"
+            f"{back}<h1>{e(data.get('subject') or '(no subject)')}</h1>"
+            f"<p><a href='{eml}' download>Download .eml</a></p><div class=card><dl>"
             + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
             + "</dl></div>"
             + f"<h2>Conversation</h2><div class=card><table>{thread}</table></div>"
@@ -353,6 +357,32 @@ class WebView:
             + f"<h2>Body <span class=muted>({e(body.get('contentType'))})</span></h2>{shown}"
         )
         return _page(data.get("subject") or "Message", page)
+
+    def eml(self, req: Request) -> Response:
+        """The message's MIME (what Graph's $value answers) as a .eml download."""
+        if self.graph is None:
+            return _not_found("Graph is not available.")
+        store = self.graph.store
+        row = store.message_anywhere(unquote(req.params["message"]))
+        if row is None:
+            return _not_found("No such message (it may have moved: ids change on a move).")
+        data = json.loads(row["data"])
+        builder = MimeBuilder(store.attachments, lambda att: store.blob_chunks(att, CHUNK_BYTES))
+        rendering = builder.render(data, row["immutable_id"])
+        name = re.sub(r'[\x00-\x1f\x7f"\\/]+', " ", data.get("subject") or "message").strip()
+        return Response(
+            200,
+            rendering.chunks(),
+            {
+                "Content-Type": "message/rfc822",
+                "Content-Length": str(rendering.size),
+                "Content-Disposition": (
+                    f"attachment; filename*=UTF-8''{quote((name or 'message')[:120] + '.eml')}"
+                ),
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "sandbox",
+            },
+        )
 
     def attachment(self, req: Request) -> Response:
         if self.graph is None:
@@ -496,6 +526,7 @@ def register(ctx: SandboxContext) -> None:
         view.conversations,
     )
     add("GET", r"/ui/messages/(?P<message>[^/]+)", view.message)
+    add("GET", r"/ui/messages/(?P<message>[^/]+)/eml", view.eml)
     add("GET", r"/ui/attachments/(?P<attachment>[^/]+)", view.attachment)
     add("GET", r"/ui/outbound", view.outbound)
     add("GET", r"/ui/requests", view.requests)

@@ -10,10 +10,11 @@ import struct
 import time
 from typing import Any
 
-from sandbox.graph import ids, model, odata, query, size
+from sandbox.graph import ids, mime, model, odata, query, size
 from sandbox.graph.call import Call
 from sandbox.graph.errors import item_not_found
 from sandbox.graph.folders import MB, FolderOps
+from sandbox.graph.mime import MimeBuilder
 from sandbox.graph.render import collection_context, entity_context, with_context
 from sandbox.graph.services import Services
 from sandbox.graph.store import WELL_KNOWN_NAMES, now_iso
@@ -96,6 +97,9 @@ class MessageOps:
     def __init__(self, svc: Services, folders: FolderOps) -> None:
         self.svc = svc
         self.folders = folders
+        self.mime_builder = MimeBuilder(
+            svc.store.attachments, lambda att: svc.store.blob_chunks(att, mime.CHUNK_BYTES)
+        )
 
     def routes(self) -> list[tuple[str, str, object]]:
         return [
@@ -104,6 +108,7 @@ class MessageOps:
             ("GET PATCH DELETE", MESSAGE, self.message),
             ("POST", rf"{MESSAGE}/move", self.move),
             ("POST", rf"{MESSAGE}/copy", self.copy),
+            ("GET", rf"{MESSAGE}/\$value", self.mime),
         ]
 
     # -- helpers used by the other operations modules ----------------------------------------
@@ -213,6 +218,19 @@ class MessageOps:
         new = self.svc.store.create_message(call.mailbox.id, target["id"], data)
         self.svc.store.copy_attachments(row["immutable_id"], new["immutable_id"])
         return self.one(call, new, 201)
+
+    def mime(self, call: Call) -> Response:
+        """GET …/$value: the message as RFC 5322 MIME, streamed (Graph answers it as
+        text/plain, outlook-get-mime-message.md), its length known up front."""
+        call.allow(write=False)
+        odata.check_options(list(call.req.query))
+        row = self.row(call)
+        rendering = self.mime_builder.render(json.loads(row["data"]), row["immutable_id"])
+        return Response(
+            200,
+            rendering.chunks(),
+            {"Content-Type": "text/plain", "Content-Length": str(rendering.size)},
+        )
 
     def _destination(self, call: Call) -> sqlite3.Row:
         """The folder of the action's DestinationId (read case-insensitively, as Graph)."""

@@ -8,6 +8,7 @@ import secrets
 import shutil
 import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -321,6 +322,25 @@ class Store:
     def content(self, attachment: sqlite3.Row) -> bytes:
         row = self.db.one("SELECT content FROM g_blobs WHERE sha=?", (attachment["blob"],))
         return bytes(row["content"]) if row else b""
+
+    def blob_chunks(self, attachment: sqlite3.Row, size: int) -> Iterator[bytes]:
+        """An attachment's bytes in chunks of `size`, read incrementally (never all at once)."""
+        found = self.db.one("SELECT rowid FROM g_blobs WHERE sha=?", (attachment["blob"],))
+        if found is None:
+            return
+        offset = 0
+        while True:
+            # Opened per chunk: a handle must not outlive the lock other threads share.
+            with (
+                self.db.lock,
+                self.db.conn.blobopen("g_blobs", "content", found[0], readonly=True) as blob,
+            ):
+                blob.seek(offset)
+                piece = blob.read(size)
+            if not piece:
+                return
+            offset += len(piece)
+            yield piece
 
     def copy_attachments(self, source: str, target: str) -> None:
         """Give message `target` copies of `source`'s attachments (new ids, shared bytes)."""

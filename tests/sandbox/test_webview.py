@@ -1,9 +1,11 @@
-"""The web view in headless Chromium: browse to a sent message, download its attachment, and
-prove that a hostile mail body never runs."""
+"""The web view in headless Chromium: browse to a sent message, download its attachment and the
+whole mail as .eml, and prove that a hostile mail body never runs."""
 
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 from collections.abc import Iterator
 
 import pytest
@@ -85,6 +87,17 @@ def test_a_sent_message_is_reachable_by_clicking_and_its_attachment_downloads(
     assert download.suggested_filename == "factuur.pdf"
     with open(download.path(), "rb") as fh:
         assert fh.read() == pdf
+    # The whole mail as .eml: the MIME Graph's $value answers, readable by a mail parser.
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download .eml").click()
+    eml = info.value
+    assert eml.suggested_filename == "Factuur maart.eml"
+    with open(eml.path(), "rb") as fh:
+        parsed = email.message_from_binary_file(fh, policy=email.policy.default)
+    assert parsed["Subject"] == "Factuur maart"
+    assert {p.get_filename(): p.get_content() for p in parsed.iter_attachments()} == {
+        "factuur.pdf": pdf
+    }
     page.get_by_role("link", name="Outbound").click()
     assert page.get_by_role("cell", name="extern@example.com").count() == 1
 
