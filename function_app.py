@@ -5,6 +5,7 @@ import azure.functions as func
 import api_meta
 import auth_routes
 import create_draft
+import export_mail
 import forward_mail
 import move_mail
 import operations_api
@@ -22,6 +23,7 @@ for bp in (
     create_draft.bp,
     reply_mail.bp,
     forward_mail.bp,
+    export_mail.bp,
     api_meta.bp,
     auth_routes.bp,
     operations_api.bp,

@@ -45,11 +45,13 @@ def scope_warning(doc: dict[str, Any]) -> str | None:
     if conn.mode == "app":
         return None
     granted = set(conn.permissions())
+    # Mail.ReadWrite includes reading: it covers what needs Mail.Read (export).
+    covered = granted | {p.replace("ReadWrite", "Read") for p in granted if "ReadWrite" in p}
     missing = []
     for operation, needed in OPERATION_PERMISSIONS.items():
         for permission in needed:
             shared = f"{permission}.Shared"
-            if shared in granted or (conn.mode == "user" and permission in granted):
+            if shared in covered or (conn.mode == "user" and permission in covered):
                 continue
             wanted = shared if conn.mode == "service_account" else permission
             missing.append(f"{operation} (needs {wanted})")

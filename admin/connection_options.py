@@ -21,6 +21,7 @@ LIST_OPTIONS = (
     ("--sender", "allowedSenders", "address or *@domain that may send (repeat)"),
     ("--attachment-host", "attachmentUrlHosts", "host attachment URLs may use (repeat)"),
     ("--callback-host", "callbackUrlHosts", "host callbackUrl may use (repeat)"),
+    ("--archive-host", "archiveUrlHosts", "host an archiveUrl may PUT the .eml to (repeat)"),
     ("--return-url-host", "returnUrlHosts", "user mode: host a returnUrl may use (repeat)"),
     (
         "--scopes",

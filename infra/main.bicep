@@ -144,6 +144,7 @@ var queueNames = [
   'mail-draft'
   'mail-reply'
   'mail-forward'
+  'mail-export'
 ]
 // Every table the app uses (shared/settings.py TABLES): operation status and idempotency,
 // single-use request nonces, the per-mailbox limits every instance shares, and sign-in health.

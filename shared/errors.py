@@ -209,6 +209,26 @@ class SendUnconfirmed(GraphOutcomeUnknown):
     (same code as GraphOutcomeUnknown; the queue does not retry this one)."""
 
 
+class SentCopyMissing(SendUnconfirmed):
+    """The mail was sent but its Sent Items copy never appeared, so it could not be filed or
+    archived: final (a human files it), never sent again."""
+
+    code = "sent_copy_missing"
+
+
+class Pending(AppError):
+    """Exchange has not finished its part yet (the Sent Items copy of a sent mail is not filed):
+    the queue looks again after `retry_after`, as a new message that holds no worker meanwhile."""
+
+    code, status = "pending", 503
+
+
+class ArchiveFailed(AppError):
+    """The archive URL could not take the .eml (network error or a 5xx from its server)."""
+
+    code, status = "archive_failed", 502
+
+
 class GraphUnavailable(AppError):
     code, status = "graph_unavailable", 503
 

@@ -13,13 +13,21 @@ from typing import TYPE_CHECKING, Any
 
 from shared.models import (
     DraftRequest,
+    ExportRequest,
     ForwardRequest,
     MoveRequest,
     OperationRequest,
     ReplyRequest,
     SendRequest,
 )
-from shared.settings import QUEUE_DRAFT, QUEUE_FORWARD, QUEUE_MOVE, QUEUE_REPLY, QUEUE_SEND
+from shared.settings import (
+    QUEUE_DRAFT,
+    QUEUE_EXPORT,
+    QUEUE_FORWARD,
+    QUEUE_MOVE,
+    QUEUE_REPLY,
+    QUEUE_SEND,
+)
 
 if TYPE_CHECKING:
     from shared.operations.context import OperationContext
@@ -50,6 +58,7 @@ KINDS: dict[str, Kind] = {
         # message whose operation is of another kind (a re-routed message).
         Kind("reply", ReplyRequest, QUEUE_REPLY, "shared.operations.reply:reply"),
         Kind("forward", ForwardRequest, QUEUE_FORWARD, "shared.operations.reply:forward"),
+        Kind("export", ExportRequest, QUEUE_EXPORT, "shared.operations.export:export"),
     )
 }
 

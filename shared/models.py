@@ -235,12 +235,50 @@ DraftInternetMessageId = Annotated[
 ]
 
 
+FolderPath = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=1000,
+        description="Well-known name (`archive`) or a path like `Inbox/Verwerkt/2026`; "
+        "`.` and `..` are not folder names.",
+    ),
+]
+ArchiveUrl = Annotated[
+    HttpsUrl,
+    Meta(
+        description="Where the message's .eml is PUT (streamed; `Content-Type: message/rfc822`, "
+        "`x-ms-blob-type: BlockBlob`, `Repr-Digest: sha-256`), e.g. a blob SAS URL or "
+        "DocuFlow's upload endpoint. Its host must be on the connection's archiveUrlHosts; "
+        "internal addresses and redirects are refused."
+    ),
+]
+
+
+class Archive(_Model):
+    """A further step: PUT the resulting message's .eml to `url` (RFC 5322 MIME)."""
+
+    url: ArchiveUrl
+
+
+class FileTo(_Model):
+    """Send-and-file: once Exchange filed the Sent Items copy, move it here and mark it (the
+    categories are added to the copy's own)."""
+
+    destination: FolderPath
+    create_missing_folders: bool = False
+    categories: Categories = []
+    mark_as_read: bool | None = None
+
+
 class SendRequest(_MessageFields):
     """POST /api/mail/send: a new mail, or an existing draft (`draftId`) a person reviewed."""
 
     save_to_sent_items: bool = True
     draft_id: DraftId | None = None
     draft_internet_message_id: DraftInternetMessageId | None = None
+    file_to: FileTo | None = None
+    archive: Archive | None = None
 
 
 class DraftRequest(_MessageFields):
@@ -275,6 +313,8 @@ class ReplyRequest(_MessageFields, kw_only=True):
     internet_message_id: Annotated[str, Meta(max_length=998)] | None = None
     reply_all: bool = False
     comment: Comment | None = None
+    file_to: FileTo | None = None
+    archive: Archive | None = None
 
 
 class ForwardRequest(_MessageFields, kw_only=True):
@@ -284,28 +324,76 @@ class ForwardRequest(_MessageFields, kw_only=True):
     message_id: Annotated[str, Meta(max_length=512)] | None = None
     internet_message_id: Annotated[str, Meta(max_length=998)] | None = None
     comment: Comment | None = None
+    file_to: FileTo | None = None
+    archive: Archive | None = None
 
 
 class MoveRequest(_Model):
-    """POST /api/mail/move: `messageId` or `internetMessageId`, and a destination."""
+    """POST /api/mail/move: `messageId` or `internetMessageId`, and a destination; optionally
+    marked (read, categories, flag) in the same operation, or copied instead of moved."""
 
     connection: ConnectionName
     mailbox: Email
-    destination: Annotated[
-        str,
-        Meta(
-            min_length=1,
-            max_length=1000,
-            description="Well-known name (`archive`) or a path like `Inbox/Verwerkt/2026`.",
-        ),
-    ]
+    destination: FolderPath
     message_id: str | None = None
     internet_message_id: str | None = None
     create_missing_folders: bool = False
+    copy: Annotated[
+        bool, Meta(description="Copy instead of move: the original stays; the answer is the copy.")
+    ] = False
+    mark_as_read: Annotated[bool, Meta(description="Set isRead on the moved message.")] | None = (
+        None
+    )
+    categories: Annotated[
+        Categories, Meta(description="Added to the message's categories (or replacing them).")
+    ] = []
+    replace_categories: Annotated[
+        bool, Meta(description="true: `categories` replaces the message's categories.")
+    ] = False
+    flag: FlagIn | None = None
+    archive: Archive | None = None
     user: str | None = None
     idempotency_key: IdempotencyKey | None = None
     mode: Mode = "sync"
     callback_url: CallbackUrl | None = None
+
+
+class ExportRequest(_Model):
+    """POST /api/mail/export: the message's MIME (.eml), answered or PUT to `archiveUrl`."""
+
+    connection: ConnectionName
+    mailbox: Email
+    message_id: str | None = None
+    internet_message_id: str | None = None
+    archive_url: (
+        Annotated[
+            ArchiveUrl,
+            Meta(
+                description="Instead of answering the .eml, PUT it here (required for async/auto)."
+            ),
+        ]
+        | None
+    ) = None
+    user: User | None = None
+    idempotency_key: IdempotencyKey | None = None
+    mode: Mode = "sync"
+    callback_url: CallbackUrl | None = None
+
+
+class ArchiveResult(msgspec.Struct, rename="camel", omit_defaults=True):
+    """What was PUT to the archive URL."""
+
+    url: Annotated[str, Meta(description="The archive URL without its query (SAS) string.")]
+    size: Annotated[int, Meta(description="Bytes of the .eml.")]
+    sha256: Annotated[str, Meta(description="SHA-256 of the .eml, lower-case hex.")]
+    status: int | None = None
+
+
+class FiledResult(msgspec.Struct, rename="camel", omit_defaults=True):
+    """Where send-and-file put the Sent Items copy."""
+
+    message_id: str
+    destination_folder_id: str
 
 
 class SendResult(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -313,6 +401,17 @@ class SendResult(msgspec.Struct, rename="camel", omit_defaults=True):
     status: str
     message_id: str | None = None
     internet_message_id: str | None = None
+    filed: FiledResult | None = None
+    archive: ArchiveResult | None = None
+
+
+class ExportResult(msgspec.Struct, rename="camel", omit_defaults=True):
+    """POST /api/mail/export with archiveUrl."""
+
+    operation_id: str
+    status: str
+    message_id: str
+    archive: ArchiveResult
 
 
 class ReplyResult(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -323,6 +422,8 @@ class ReplyResult(msgspec.Struct, rename="camel", omit_defaults=True):
     message_id: str | None = None
     internet_message_id: str | None = None
     conversation_id: str | None = None
+    filed: FiledResult | None = None
+    archive: ArchiveResult | None = None
 
 
 class DraftResult(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -335,9 +436,10 @@ class DraftResult(msgspec.Struct, rename="camel", omit_defaults=True):
 
 class MoveResult(msgspec.Struct, rename="camel", omit_defaults=True):
     operation_id: str
-    status: str
+    status: Annotated[str, Meta(description="`moved`, or `copied` (messageId is the copy).")]
     message_id: str
     destination_folder_id: str
+    archive: ArchiveResult | None = None
 
 
 class Accepted(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -383,7 +485,10 @@ class CallbackReceipt(msgspec.Struct, omit_defaults=True):
 NextAttemptAt = Annotated[str, Meta(description="When a re-scheduled attempt runs.")]
 OperationResult = Annotated[
     dict[str, Any],
-    Meta(description="The operation's answer: SendResult, MoveResult, DraftResult or ReplyResult."),
+    Meta(
+        description="The operation's answer: SendResult, MoveResult, DraftResult, ReplyResult "
+        "or ExportResult."
+    ),
 ]
 ParkedSignInUrl = Annotated[str, Meta(description="parked, user mode: the link for that user.")]
 ParkedAdminCommand = Annotated[
@@ -416,7 +521,7 @@ class OperationStatus(msgspec.Struct, rename="camel", omit_defaults=True):
 
     operation_id: str
     kind: Annotated[
-        str, Meta(description="The operation: send, move, draft, reply or forward.")
+        str, Meta(description="The operation: send, move, draft, reply, forward or export.")
     ] = msgspec.field(name="operation")
     connection: str
     status: StatusText

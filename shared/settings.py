@@ -18,7 +18,8 @@ QUEUE_MOVE = "mail-move"
 QUEUE_DRAFT = "mail-draft"
 QUEUE_REPLY = "mail-reply"
 QUEUE_FORWARD = "mail-forward"
-QUEUES = (QUEUE_SEND, QUEUE_MOVE, QUEUE_DRAFT, QUEUE_REPLY, QUEUE_FORWARD)
+QUEUE_EXPORT = "mail-export"
+QUEUES = (QUEUE_SEND, QUEUE_MOVE, QUEUE_DRAFT, QUEUE_REPLY, QUEUE_FORWARD, QUEUE_EXPORT)
 OPERATIONS_TABLE = "operations"
 # Sign-in health records and what the timers already reported (shared.health),
 # created on first use.

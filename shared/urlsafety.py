@@ -1,7 +1,8 @@
 """Is a URL safe to fetch? https, port 443, an allowed host, no internal address, then and now.
 
-Used for attachment and callback URLs (SSRF). `check_attachment_url` refuses a URL whose host
-is off the allowlist or resolves to an internal address (early, with a clear field error).
+Used for attachment, archive and callback URLs (SSRF). `check_attachment_url` refuses a URL
+whose host is off the allowlist or resolves to an internal address (early, with a clear field
+error).
 DNS can answer differently a moment later (rebinding), so `guarded_session` also checks the
 address each new connection is actually connected to, before TLS or a request byte is sent.
 Raises `ValidationFailed` with a field detail naming the URL's field.
@@ -100,18 +101,20 @@ def check_attachment_url(
     field: str,
     allowed_hosts: Iterable[str],
     allow_private: bool,
-    resolve: Callable[[str, int], list[str]] = _resolve,
+    resolve: Callable[[str, int], list[str]] | None = None,
+    allowlist: str = "attachmentUrlHosts",
+    what: str = "An attachment URL",
 ) -> None:
     """Raise ValidationFailed unless `url` may be fetched for this connection.
 
     Only port 443, unless the connection allows private hosts (the sandbox runs on a random
     loopback port); a non-standard port is how internal services are usually reached.
+    `allowlist` names the connection's list in the error (archive URLs use archiveUrlHosts).
     """
+    resolve = resolve or _resolve
 
     def refuse(message: str) -> ValidationFailed:
-        return ValidationFailed(
-            "An attachment URL is not allowed.", details=[Detail(field, message)]
-        )
+        return ValidationFailed(f"{what} is not allowed.", details=[Detail(field, message)])
 
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -124,7 +127,7 @@ def check_attachment_url(
     except ValueError:
         raise refuse("has an invalid port") from None
     if not host_allowed(host, allowed_hosts):
-        raise refuse(f"host {host!r} is not on the connection's attachmentUrlHosts")
+        raise refuse(f"host {host!r} is not on the connection's {allowlist}")
     if allow_private:
         return
     if port != HTTPS_PORT:

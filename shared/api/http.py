@@ -14,10 +14,12 @@ import azure.functions as func
 import msgspec
 
 from shared.api.validation import decode
+from shared.downloads import Download
 from shared.errors import AppError, PayloadTooLarge, ReauthRequired, to_http
 from shared.kinds import kind as kind_named
 from shared.models import (
     DraftRequest,
+    ExportRequest,
     ForwardRequest,
     MoveRequest,
     OperationRequest,
@@ -43,6 +45,18 @@ def json_response(
     )
 
 
+def download_response(download: Download) -> func.HttpResponse:
+    """A file answer. The classic Functions worker hands the host one body, so it is read here
+    in full; the app switches to HTTP streams (docs/architecture.md) to stream it instead."""
+    try:
+        body = b"".join(download.chunks)
+    finally:
+        download.close()
+    headers = download.headers()
+    headers["Content-Length"] = str(len(body))
+    return func.HttpResponse(body=body, status_code=200, headers=headers)
+
+
 def error_response(error: BaseException, operation_id: str | None) -> func.HttpResponse:
     status, headers, body = to_http(error, operation_id)
     return json_response(status, body, headers)
@@ -50,7 +64,7 @@ def error_response(error: BaseException, operation_id: str | None) -> func.HttpR
 
 def _describe(record: OperationRecord, request: OperationRequest) -> None:
     """Log fields about the request: counts and masked addresses, never content."""
-    if isinstance(request, MoveRequest):
+    if isinstance(request, MoveRequest | ExportRequest):
         record.address("mailbox", request.mailbox)
         record.fields["by"] = "messageId" if request.message_id else "internetMessageId"
         return
@@ -93,6 +107,9 @@ def handle(req: func.HttpRequest, operation: str, success_status: int = 200) -> 
 
             # The one check of the caller's right to act on the connection (before any work).
             authorize(runtime, request.connection, req.method, req.url, req.headers, body)
+            from shared.api.modes import effective_mode
+
+            request.mode = effective_mode(request)
             if request.mode != "sync":
                 # async: queue it (202); auto: try now, queue it when it cannot end now.
                 from shared.identity.signin import base_url
@@ -110,6 +127,8 @@ def handle(req: func.HttpRequest, operation: str, success_status: int = 200) -> 
             ctx = runtime.context(request.connection, operation_id, request.user)
             ctx.graph.request_ids = record.request_ids
             result = kind.run(request, ctx)
+            if isinstance(result, Download):
+                return download_response(result)
         return json_response(success_status, result)
     except AppError as exc:
         if isinstance(exc, ReauthRequired) and (exc.sign_in_url or "").startswith("/"):

@@ -22,6 +22,24 @@ if TYPE_CHECKING:
     from shared.work.record import Operation
 
 
+def effective_mode(request: OperationRequest) -> str:
+    """The mode a request runs in: as asked, except that a `sync` send that files or archives
+    its sent copy runs as `auto` (docs/operations.md, send-and-file).
+
+    Exchange files the Sent Items copy only after the mail went out, which can take minutes
+    under the sending rate; a sync caller cannot be held that long, and nothing may be lost if
+    the instance stops meanwhile. So the operation is recorded first (like `auto`): the answer
+    is 200 with the whole result when the copy was filed at once, else 202 with the status URL
+    while the filing continues from the queue.
+    """
+    wants_copy = getattr(request, "file_to", None) is not None or (
+        hasattr(request, "file_to") and getattr(request, "archive", None) is not None
+    )
+    if request.mode == "sync" and wants_copy:
+        return "auto"
+    return request.mode
+
+
 def status_url(base: str, operation_id: str) -> str:
     return f"{base}/api/operations/{operation_id}"
 

@@ -12,6 +12,8 @@ from shared.models import (
     DraftRequest,
     DraftResult,
     ErrorResponse,
+    ExportRequest,
+    ExportResult,
     ForwardRequest,
     Health,
     MoveRequest,
@@ -40,8 +42,10 @@ _ERRORS = {
     "429": "throttled (see Retry-After)",
     "500": "internal_error (the operationId is in the logs) or token_cache_too_large",
     "501": "not_implemented (connection mode not available yet)",
-    "502": "graph_error, auth_failed, attachment_fetch_failed or outcome_unknown",
-    "503": "graph_unavailable, secrets_unavailable or storage_unavailable (see Retry-After)",
+    "502": "graph_error, auth_failed, attachment_fetch_failed, archive_failed, outcome_unknown "
+    "or sent_copy_missing (sent, but its Sent Items copy never came: not filed)",
+    "503": "graph_unavailable, secrets_unavailable or storage_unavailable (see Retry-After); "
+    "`pending` appears only in a status: Exchange has not filed a sent mail's copy yet",
 }
 _RETRY_AFTER = {
     "Retry-After": {
@@ -146,6 +150,22 @@ def _mail_route(summary: str, request: str, result: str, status: str) -> dict[st
     }
 
 
+def _export_route() -> dict[str, Any]:
+    """The mail route, whose sync answer is the .eml itself unless archiveUrl is given."""
+    route = _mail_route("Export a mail as .eml", "ExportRequest", "ExportResult", "200")
+    done = route["post"]["responses"]["200"]
+    done["description"] = (
+        "Without archiveUrl: the message's MIME (RFC 5322), streamed, with Content-Disposition "
+        "naming the file after the subject. With archiveUrl: where it was PUT, its size and "
+        "SHA-256."
+    )
+    done["content"] = {
+        "message/rfc822": {"schema": {"type": "string", "contentMediaType": "message/rfc822"}},
+        **_json("ExportResult"),
+    }
+    return route
+
+
 def _operations_route() -> dict[str, Any]:
     return {
         "get": {
@@ -186,10 +206,12 @@ def openapi_document() -> dict[str, Any]:
         DraftRequest,
         ReplyRequest,
         ForwardRequest,
+        ExportRequest,
         SendResult,
         MoveResult,
         DraftResult,
         ReplyResult,
+        ExportResult,
         Accepted,
         OperationStatus,
         ErrorResponse,
@@ -201,8 +223,8 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "exchange-processor",
             "version": VERSION,
-            "description": "Send, reply to, forward, move and draft Exchange Online mail through "
-            "Microsoft Graph. "
+            "description": "Send, reply to, forward, move, draft and export Exchange Online mail "
+            "through Microsoft Graph. "
             "Errors share one shape: ErrorResponse.",
         },
         "servers": [{"url": "/api"}],
@@ -218,6 +240,7 @@ def openapi_document() -> dict[str, Any]:
             "/mail/forward": _mail_route(
                 "Forward a mail in its conversation", "ForwardRequest", "ReplyResult", "200"
             ),
+            "/mail/export": _export_route(),
             "/operations/{operationId}": _operations_route(),
             "/health": {
                 "get": {

@@ -25,6 +25,7 @@ from shared.models import (
     Attachment,
     DateTimeTimeZone,
     DraftRequest,
+    ExportRequest,
     Flag,
     ForwardRequest,
     MessageRef,
@@ -34,8 +35,11 @@ from shared.models import (
     SendRequest,
 )
 
-T = TypeVar("T", SendRequest, DraftRequest, MoveRequest, ReplyRequest, ForwardRequest)
+T = TypeVar(
+    "T", SendRequest, DraftRequest, MoveRequest, ReplyRequest, ForwardRequest, ExportRequest
+)
 MessageRequest = SendRequest | DraftRequest | ReplyRequest | ForwardRequest
+AnyRequest = MessageRequest | MoveRequest | ExportRequest
 
 MAX_RECIPIENTS = 500  # Graph's limit per message (to + cc + bcc); replyTo counts too here
 MAX_ATTACHMENTS = 250  # far above any real mail; bounds the work one request can ask for
@@ -364,7 +368,36 @@ def _check_answer(request: ReplyRequest | ForwardRequest, out: list[Detail]) -> 
         out.append(Detail("comment", "must not contain NUL characters"))
 
 
-def _check_common(request: MessageRequest | MoveRequest, out: list[Detail]) -> None:
+def _check_destination(field: str, destination: str, out: list[Detail]) -> None:
+    try:
+        parse_destination(destination)
+    except ValueError as exc:
+        out.append(Detail(field, str(exc)))
+    if unsafe(destination):
+        out.append(Detail(field, UNSAFE_TEXT))
+
+
+def _check_mailbox_and_id(request: MoveRequest | ExportRequest, out: list[Detail]) -> None:
+    problem = address_problem(request.mailbox)
+    if problem:
+        out.append(Detail("mailbox", problem))
+    _check_message_id(None, request.message_id, request.internet_message_id, out)
+
+
+def _check_filing(request: SendRequest | ReplyRequest | ForwardRequest, out: list[Detail]) -> None:
+    """fileTo and archive on a send, reply or forward."""
+    if request.file_to is not None:
+        _check_destination("fileTo.destination", request.file_to.destination, out)
+        check_categories("fileTo.categories", request.file_to.categories, out)
+    if request.archive is not None:
+        _check_url("archive.url", request.archive.url, out)
+    wants_copy = request.file_to is not None or request.archive is not None
+    if isinstance(request, SendRequest) and not request.save_to_sent_items and wants_copy:
+        field = "fileTo" if request.file_to else "archive"
+        out.append(Detail(field, "needs saveToSentItems (it files or archives the sent copy)"))
+
+
+def _check_common(request: AnyRequest, out: list[Detail]) -> None:
     if request.mode not in MODES:
         out.append(Detail("mode", f"must be one of {', '.join(MODES)}"))
     if request.callback_url is not None:
@@ -374,22 +407,26 @@ def _check_common(request: MessageRequest | MoveRequest, out: list[Detail]) -> N
             out.append(Detail("callbackUrl", "needs mode 'async' or 'auto'"))
 
 
-def check(request: MessageRequest | MoveRequest) -> list[Detail]:
+def check(request: AnyRequest) -> list[Detail]:
     """Every semantic problem of a decoded request (empty list: valid)."""
     out: list[Detail] = []
     if isinstance(request, MoveRequest):
-        problem = address_problem(request.mailbox)
-        if problem:
-            out.append(Detail("mailbox", problem))
-        if (request.message_id is None) == (request.internet_message_id is None):
-            out.append(Detail("messageId", "give exactly one of messageId or internetMessageId"))
-        try:
-            parse_destination(request.destination)
-        except ValueError as exc:
-            out.append(Detail("destination", str(exc)))
-        if unsafe(request.destination):
-            out.append(Detail("destination", UNSAFE_TEXT))
+        _check_mailbox_and_id(request, out)
+        _check_destination("destination", request.destination, out)
+        check_categories("categories", request.categories, out)
+        check_flag("flag", request.flag, out)
+        if request.archive is not None:
+            _check_url("archive.url", request.archive.url, out)
+    elif isinstance(request, ExportRequest):
+        _check_mailbox_and_id(request, out)
+        if request.archive_url is not None:
+            _check_url("archiveUrl", request.archive_url, out)
+        elif request.mode in ("async", "auto"):
+            # Nobody waits for a queued export's answer: it must go somewhere.
+            out.append(Detail("archiveUrl", f"required with mode {request.mode!r}"))
     else:
         _check_message(request, out)
+        if not isinstance(request, DraftRequest):
+            _check_filing(request, out)
     _check_common(request, out)
     return out

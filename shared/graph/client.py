@@ -145,11 +145,14 @@ class GraphClient:
         idempotent: bool | None = None,
         authenticated: bool = True,
         not_found: type[AppError] = MessageNotFound,
+        stream: bool = False,
     ) -> GraphResponse:
         """One Graph call with retries on 429/503/504 and connect failures within the budget.
 
         Non-idempotent calls retry only what Graph did not process (429, 503 + Retry-After,
         connect failures); a 502/504 or a bare 503 raises GraphOutcomeUnknown instead.
+        `stream`: a successful answer's body is left unread; `data` is the open
+        requests.Response, which the caller reads and closes.
         """
         method = method.upper()
         idempotent = method in _IDEMPOTENT if idempotent is None else idempotent
@@ -170,8 +173,9 @@ class GraphClient:
             hdrs.update(headers or {})
             sent_at = self.clock()
             try:
-                # A slot of the mailbox for the whole call (the body is read inside: not
-                # streamed); a submission first waits for its booked departure.
+                # A slot of the mailbox for the whole call (the body is read inside, except a
+                # `stream`ed answer's: read after the slot is given back); a submission first
+                # waits for its booked departure.
                 with self._slot(mailbox, submission, method == "DELETE"):
                     sent_at = self.clock()
                     resp = self.session.request(
@@ -183,6 +187,7 @@ class GraphClient:
                         headers=hdrs,
                         timeout=(CONNECT_TIMEOUT, self.timeout),
                         allow_redirects=False,
+                        **({"stream": True} if stream else {}),
                     )
             except requests.RequestException as exc:
                 sent = sent_before_failure(exc)
@@ -210,9 +215,8 @@ class GraphClient:
             if request_id:
                 self.request_ids.append(request_id)
             if resp.status_code < 400:
-                return GraphResponse(
-                    resp.status_code, _json_or_none(resp), resp.headers, request_id
-                )
+                data = resp if stream else _json_or_none(resp)
+                return GraphResponse(resp.status_code, data, resp.headers, request_id)
             if resp.status_code == 401 and authenticated and not refreshed:
                 # A token revoked or signed with a rotated key: one retry with a new token.
                 resp.close()
@@ -275,6 +279,19 @@ class GraphClient:
 
     def post(self, path: str, json: Any = None, **kw: Any) -> Any:
         return self.request("POST", path, json=json, **kw).data
+
+    def patch(self, path: str, json: Any = None, **kw: Any) -> Any:
+        """PATCH is idempotent for Graph's resources (it sets values), so it is retried like a
+        GET when its answer is lost."""
+        return self.request("PATCH", path, json=json, idempotent=True, **kw).data
+
+    def stream(self, path: str, **kw: Any) -> requests.Response:
+        """GET `path` with the body unread (e.g. a message's `$value`); close it when done.
+
+        The mailbox's request slot (shared.graph.limiter) covers the call up to the answer's
+        headers; the body is read after it, at the caller's pace.
+        """
+        return self.request("GET", path, stream=True, **kw).data
 
     def pages(self, path: str, params: dict[str, str] | None = None, **kw: Any) -> Iterator[dict]:
         """Every item of a collection, following @odata.nextLink."""

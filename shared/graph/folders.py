@@ -57,8 +57,8 @@ def parse_destination(text: str) -> Destination:
     """`archive` → (archive, ()); `Inbox/Verwerkt/2026` → (inbox, (Verwerkt, 2026)).
 
     A first segment that is not a well-known name is a folder under the mailbox root
-    (`Projects/2026` → (msgfolderroot, (Projects, 2026))). Raises ValueError on empty segments
-    or control characters.
+    (`Projects/2026` → (msgfolderroot, (Projects, 2026))). Raises ValueError on empty segments,
+    `.` or `..` segments, or control characters.
     """
     if any(ord(c) < 32 for c in text):
         raise ValueError("must not contain control characters")
@@ -67,6 +67,10 @@ def parse_destination(text: str) -> Destination:
         raise ValueError("is not a folder path: empty segment")
     if any(len(s) > 255 for s in segments):
         raise ValueError("a folder name is longer than 255 characters")
+    if any(s in (".", "..") for s in segments):
+        # Folders are found by display name, so `..` could only ever mean "go up" to a reader:
+        # refused rather than taken as a folder literally named "..".
+        raise ValueError("'.' and '..' are not folder names (a path cannot go up)")
     first = segments[0].casefold().replace(" ", "")
     if first in WELL_KNOWN:
         return Destination(first, tuple(segments[1:]))

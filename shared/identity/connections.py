@@ -44,6 +44,7 @@ OPERATION_PERMISSIONS = {
     "move": ("Mail.ReadWrite",),
     "reply": ("Mail.Send", "Mail.ReadWrite"),
     "forward": ("Mail.Send", "Mail.ReadWrite"),
+    "export": ("Mail.Read",),
 }
 # What a delegated connection asks for unless it names its own `delegatedScopes`: the least that
 # covers every operation. A service account always acts in other mailboxes, so it needs the
@@ -97,6 +98,8 @@ class Connection(msgspec.Struct, rename="camel", frozen=True, forbid_unknown_fie
     attachment_url_hosts: list[str] = []
     allow_private_attachment_hosts: bool = False
     callback_url_hosts: list[str] = []
+    # Hosts an archiveUrl (export, `archive` step) may PUT the .eml to (exact, or `*.domain`).
+    archive_url_hosts: list[str] = []
     # Incoming requests must carry an RFC 9421 signature with the connection's signing key on
     # top of the function key (shared/api/request_auth.py). On unless explicitly turned off.
     require_signed_requests: bool = True

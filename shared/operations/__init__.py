@@ -1,8 +1,9 @@
-"""The three operations (send, move, draft) as plain functions of a request and a context."""
+"""The operations (send, move, draft, export) as plain functions of a request and a context."""
 
 from shared.operations.context import OperationContext
 from shared.operations.draft import draft
+from shared.operations.export import export
 from shared.operations.move import move
 from shared.operations.send import send
 
-__all__ = ["OperationContext", "draft", "move", "send"]
+__all__ = ["OperationContext", "draft", "export", "move", "send"]

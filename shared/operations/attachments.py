@@ -122,14 +122,13 @@ def from_url(
     shared.urlsafety.guarded_session; a new one when None) every other connection.
     """
     url = spec.url or ""
-    kwargs = {"resolve": resolve} if resolve else {}
     allow_private = connection.allow_private_attachment_hosts
     check_attachment_url(
         url,
         field=field,
         allowed_hosts=connection.attachment_url_hosts,
         allow_private=allow_private,
-        **kwargs,
+        resolve=resolve,
     )
     # `session` serves connections that allow private hosts (the sandbox); every other URL
     # goes through the session that checks the address each connection really reached.

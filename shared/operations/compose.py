@@ -137,14 +137,13 @@ def check_attachment_urls(request: MessageRequest, ctx: OperationContext) -> Non
     for i, att in enumerate(request.attachments):
         if att.url is None:
             continue
-        kwargs = {"resolve": ctx.resolve} if ctx.resolve else {}
         try:
             check_attachment_url(
                 att.url,
                 field=f"attachments[{i}].url",
                 allowed_hosts=ctx.connection.attachment_url_hosts,
                 allow_private=ctx.connection.allow_private_attachment_hosts,
-                **kwargs,
+                resolve=ctx.resolve,
             )
         except ValidationFailed as exc:
             problems.extend(exc.details)

@@ -53,3 +53,15 @@ def graph_marks(
     if is_read is not None:
         out["isRead"] = is_read
     return out
+
+
+def merged_categories(current: list[str], added: list[str]) -> list[str]:
+    """`current` plus the `added` ones it does not have yet (case-insensitive, as Outlook
+    compares them; in order)."""
+    out = list(current)
+    seen = {c.casefold() for c in out}
+    for name in added:
+        if name.casefold() not in seen:
+            seen.add(name.casefold())
+            out.append(name)
+    return out

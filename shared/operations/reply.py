@@ -8,7 +8,8 @@ parameter", so `comment` goes as Graph's comment and `body` as the message's bod
 replaces the whole body). A reply's recipients are Graph's (RFC 2822: replyTo, else from; for
 reply-all also the original's To and Cc, without the replying mailbox); the request's `to`
 and `cc` are added to them. Then attachments, then `/send` through the mailbox's URL, so the
-copy lands in its Sent Items (shared.operations.exactly_once).
+copy lands in its Sent Items (shared.operations.exactly_once); with `fileTo` / `archive` that
+copy is then filed and archived (shared.operations.filing).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from shared.operations.compose import (
 )
 from shared.operations.context import OperationContext
 from shared.operations.exactly_once import send_once
+from shared.operations.filing import send_and_file
 from shared.operations.lookup import read_message
 from shared.operations.send import on_behalf_denied
 
@@ -81,18 +83,23 @@ def _answer(
             **(ctx.graph.request("PATCH", path, json=changes, idempotent=True).data or {}),
         }
 
-    try:
-        message = send_once(
+    def send_it() -> dict:
+        return send_once(
             ctx, mailbox, lambda: create_draft(request, ctx, create=create, finish=finish)
         )
+
+    try:
+        sent = send_and_file(ctx, mailbox, send_it, request.file_to, request.archive)
     except SendAsDenied as exc:
         raise on_behalf_denied(request, exc) from exc
     return ReplyResult(
         operation_id=ctx.operation_id,
         status="sent",
-        message_id=message["id"],
-        internet_message_id=message.get("internetMessageId"),
-        conversation_id=message.get("conversationId"),
+        message_id=sent.message_id,
+        internet_message_id=sent.internet_message_id,
+        conversation_id=sent.conversation_id,
+        filed=sent.filed,
+        archive=sent.archive,
     )
 
 
@@ -101,8 +108,8 @@ def reply(request: ReplyRequest, ctx: OperationContext) -> ReplyResult:
     answer's ids and the conversation id.
 
     Raises SenderNotAllowed, MessageNotFound (no such mail in `mailbox`), ValidationFailed,
-    SendAsDenied / SendOnBehalfDenied, GraphOutcomeUnknown, SendUnconfirmed and Graph's
-    mapped errors.
+    SendAsDenied / SendOnBehalfDenied, GraphOutcomeUnknown, SendUnconfirmed, Graph's mapped
+    errors, and with fileTo / archive what shared.operations.filing.send_and_file raises.
     """
     return _answer(request, ctx, "createReplyAll" if request.reply_all else "createReply")
 

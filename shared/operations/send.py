@@ -4,7 +4,8 @@ without a copy), or a draft a person reviewed (`draftId`), sent exactly once.
 Draft-then-send is the normal path: large attachments need a draft for their upload session
 anyway, the sent copy lands in the sending mailbox's Sent Items, and the message carries our
 operation id from the start (shared.operations.exactly_once). Only `saveToSentItems: false`
-uses sendMail, which can skip the copy.
+uses sendMail, which can skip the copy. With `fileTo` or `archive` the sent copy is then filed
+and archived in the same operation (shared.operations.filing).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from shared.operations.compose import (
 )
 from shared.operations.context import OperationContext
 from shared.operations.exactly_once import send_once
+from shared.operations.filing import send_and_file
 from shared.operations.reviewed import existing_draft
 
 
@@ -60,27 +62,34 @@ def send(request: SendRequest, ctx: OperationContext) -> SendResult:
     message carrying the operation id, so a mail is never sent twice.
     Raises SenderNotAllowed, SendAsDenied, SendOnBehalfDenied, ValidationFailed,
     MessageNotFound / DraftAlreadySent (draftId), GraphOutcomeUnknown (the send request got no
-    answer and the draft could not be checked), SendUnconfirmed and Graph's mapped errors.
+    answer and the draft could not be checked), SendUnconfirmed and Graph's mapped errors;
+    with fileTo / archive also what shared.operations.filing.send_and_file raises (Pending
+    while Exchange files the copy).
     """
     mailbox = check_sender(request, ctx)
     check_attachment_urls(request, ctx)
+
+    def send_it() -> dict:
+        if from_draft(request):
+            return send_once(
+                ctx, mailbox, lambda: existing_draft(request, ctx, mailbox), keep_drafts=True
+            )
+        return send_once(ctx, mailbox, lambda: create_draft(request, ctx))
+
     try:
         if not request.save_to_sent_items:
             # No copy to look for: the one remaining exactly-once window (docs/operations.md).
             return _send_without_copy(request, mailbox, ctx)
-        if from_draft(request):
-            message = send_once(
-                ctx, mailbox, lambda: existing_draft(request, ctx, mailbox), keep_drafts=True
-            )
-        else:
-            message = send_once(ctx, mailbox, lambda: create_draft(request, ctx))
+        sent = send_and_file(ctx, mailbox, send_it, request.file_to, request.archive)
     except SendAsDenied as exc:
         raise on_behalf_denied(request, exc) from exc
     return SendResult(
         operation_id=ctx.operation_id,
         status="sent",
-        message_id=message["id"],
-        internet_message_id=message.get("internetMessageId"),
+        message_id=sent.message_id,
+        internet_message_id=sent.internet_message_id,
+        filed=sent.filed,
+        archive=sent.archive,
     )
 
 

@@ -59,14 +59,13 @@ def check_callback_url(
                 )
             ],
         )
-    kwargs = {"resolve": resolve} if resolve else {}
     try:
         check_attachment_url(
             url,
             field="callbackUrl",
             allowed_hosts=connection.callback_url_hosts,
             allow_private=connection.allow_private_attachment_hosts,
-            **kwargs,
+            resolve=resolve,
         )
     except ValidationFailed as exc:
         details = [

@@ -13,6 +13,7 @@ from shared.errors import (
     AppError,
     GraphOutcomeUnknown,
     GraphUnavailable,
+    Pending,
     ReauthRequired,
     SecretsUnavailable,
     SendUnconfirmed,
@@ -85,7 +86,9 @@ def classify(exc: BaseException, attempts: int = 1) -> Decision:
     if isinstance(exc, SendUnconfirmed):
         # Sending again could send twice: a human checks the Sent Items.
         return Decision(Action.FAIL)
-    if isinstance(exc, Throttled | GraphUnavailable | SecretsUnavailable | StorageUnavailable):
+    if isinstance(
+        exc, Throttled | GraphUnavailable | SecretsUnavailable | StorageUnavailable | Pending
+    ):
         # Never earlier than Graph asked for: an early retry only earns another 429.
         wait = exc.retry_after if exc.retry_after is not None else backoff(attempts)
         return Decision(Action.RESCHEDULE, max(1.0, float(math.ceil(wait))))

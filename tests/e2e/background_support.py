@@ -57,6 +57,7 @@ APP_ENTRIES = (
     "create_draft",
     "reply_mail",
     "forward_mail",
+    "export_mail",
     "api_meta",
     "shared",
 )

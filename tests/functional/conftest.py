@@ -52,6 +52,7 @@ def sandbox_connection(url: str) -> dict:
         "attachmentUrlHosts": ["127.0.0.1"],
         "allowPrivateAttachmentHosts": True,
         "callbackUrlHosts": [],
+        "archiveUrlHosts": ["127.0.0.1"],
         "requireSignedRequests": False,
         "credential": {"type": "client_secret"},  # its secret name is derived from the name
     }

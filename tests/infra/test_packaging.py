@@ -36,6 +36,7 @@ EXPECTED_TOP_LEVEL = {
     "auth_routes",
     "create_draft",
     "forward_mail",
+    "export_mail",
     "move_mail",
     "operations_api",
     "reply_mail",

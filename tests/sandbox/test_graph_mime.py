@@ -97,9 +97,7 @@ def test_a_sent_mail_reads_back_with_its_headers_bodies_and_attachments(g, fresh
     assert files["factuur ë.pdf"] == pdf
 
     # The recipient's copy carries the transport's trace and the sender's x- header.
-    inbox = eventually(
-        lambda: g.ok("GET", f"users/{ANNA}/mailFolders/inbox/messages")["value"], 5
-    )
+    inbox = eventually(lambda: g.ok("GET", f"users/{ANNA}/mailFolders/inbox/messages")["value"], 5)
     received = mime_of(g, ANNA, inbox[0]["id"])
     assert received["Received"] and received["Message-ID"] == parsed["Message-ID"]
     assert received["x-docuflow-case"] == "2026-042"

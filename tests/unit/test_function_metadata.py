@@ -10,6 +10,7 @@ EXPECTED = {
     "create_draft": ("mail/draft", ["POST"], "FUNCTION"),
     "reply_mail": ("mail/reply", ["POST"], "FUNCTION"),
     "forward_mail": ("mail/forward", ["POST"], "FUNCTION"),
+    "export_mail": ("mail/export", ["POST"], "FUNCTION"),
     "health": ("health", ["GET"], "ANONYMOUS"),
     "openapi": ("openapi.json", ["GET"], "ANONYMOUS"),
 }

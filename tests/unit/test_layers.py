@@ -9,6 +9,7 @@ BLUEPRINTS = {
     "api_meta",
     "auth_routes",
     "create_draft",
+    "export_mail",
     "forward_mail",
     "move_mail",
     "operations_api",

@@ -11,7 +11,7 @@ from shared.models import OperationStatus
 from shared.work.record import Operation
 
 
-def test_document_is_openapi_31_with_the_eight_paths():
+def test_document_is_openapi_31_with_the_nine_paths():
     doc = openapi_document()
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {
@@ -20,6 +20,7 @@ def test_document_is_openapi_31_with_the_eight_paths():
         "/mail/draft",
         "/mail/reply",
         "/mail/forward",
+        "/mail/export",
         "/operations/{operationId}",
         "/health",
         "/openapi.json",
@@ -54,6 +55,17 @@ def test_request_schemas_come_from_the_models_with_wire_names():
         if "post" in doc_path
     }
     assert len(set(operations.values())) == len(operations)
+    move = schemas["MoveRequest"]["properties"]
+    assert {"markAsRead", "categories", "replaceCategories", "flag", "copy", "archive"} <= set(move)
+    assert "fileTo" in send["properties"] and "archive" in send["properties"]
+    assert schemas["FileTo"]["required"] == ["destination"]
+    assert "archiveUrl" in schemas["ExportRequest"]["properties"]
+
+
+def test_the_export_answers_the_eml_or_where_it_was_archived():
+    done = openapi_document()["paths"]["/mail/export"]["post"]["responses"]["200"]
+    assert set(done["content"]) == {"message/rfc822", "application/json"}
+    assert done["content"]["application/json"]["schema"]["$ref"].endswith("/ExportResult")
 
 
 def test_mail_routes_need_a_function_key_and_document_the_error_shape():
