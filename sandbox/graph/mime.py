@@ -17,6 +17,7 @@ chunks of whole 76-character lines.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import secrets
 from collections.abc import Callable, Iterator
@@ -208,6 +209,12 @@ class MimeBuilder:
     def render(self, data: dict[str, Any], immutable_id: str) -> Rendering:
         parts: dict[bytes, tuple[int, Reader]] = {}
         message = self._message(data, immutable_id, parts)
+        # Boundaries from the item (as Exchange derives its `_000_…_` ones): the same message
+        # converts to the same bytes every time.
+        seed = hashlib.sha256(immutable_id.encode()).hexdigest()[:24]
+        for n, part in enumerate(p for p in message.walk() if p.is_multipart()):
+            if part.get_content_type().startswith("multipart/"):
+                part.set_boundary(f"_{n:03d}_{seed}_")
         skeleton = message.as_bytes(policy=SMTP)
         return Rendering(skeleton, parts)
 
