@@ -44,6 +44,8 @@ def sandbox_connection(sandbox_url: str, name: str = SANDBOX_CONNECTION) -> dict
         "attachmentUrlHosts": ["127.0.0.1"],
         "allowPrivateAttachmentHosts": True,
         "callbackUrlHosts": [],
+        # A local archive (an .eml receiver on loopback) for export and the `archive` step.
+        "archiveUrlHosts": ["127.0.0.1"],
         # Local convenience only: see the docstring and docs/security.md.
         "requireSignedRequests": False,
         "credential": {"type": "client_secret", "secretName": credential_secret(name)},
