@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from shared.errors import Pending, SentCopyMissing
+from shared.errors import MessageNotFound, Pending, SentCopyMissing
 from shared.graph.client import mailbox_path
 from shared.graph.folders import parse_destination, resolve
 from shared.models import Archive, ArchiveResult, FiledResult, FileTo
@@ -102,6 +102,11 @@ def wait_seconds(waited: float) -> float:
     return min(MAX_WAIT_SECONDS, max(FIRST_WAIT_SECONDS, waited / 2))
 
 
+def folder_key(ctx: OperationContext, mailbox: str, file_to: FileTo) -> tuple[str, str, str]:
+    """The fileTo folder's key in the operation's folder cache."""
+    return (ctx.connection.name, mailbox.casefold(), parse_destination(file_to.destination).key)
+
+
 def destination_folder(ctx: OperationContext, mailbox: str, file_to: FileTo) -> str:
     """The fileTo folder's id, created if asked; raises FolderNotFound. Called before the send
     too, so a missing folder refuses the request before anything is sent."""
@@ -133,10 +138,19 @@ def after_send(
         folder_id = destination_folder(ctx, mailbox, file_to)
         message_id = copy["id"]
         if copy.get("parentFolderId") != folder_id:
-            moved = ctx.graph.post(
-                f"{mailbox_path(mailbox)}/messages/{quote(message_id, safe='')}/move",
-                json={"destinationId": folder_id},
-            )
+            try:
+                moved = ctx.graph.post(
+                    f"{mailbox_path(mailbox)}/messages/{quote(message_id, safe='')}/move",
+                    json={"destinationId": folder_id},
+                )
+            except MessageNotFound:
+                # The copy moved on since we found it (Exchange filing it, a person moving
+                # it), or a cached folder was deleted: look again, from scratch.
+                ctx.folders.forget(folder_key(ctx, mailbox, file_to))
+                raise Pending(
+                    "The Sent Items copy moved while it was being filed; looking again.",
+                    retry_after=FIRST_WAIT_SECONDS,
+                ) from None
             message_id = moved["id"]
         mark(
             ctx,
@@ -161,8 +175,12 @@ def sent_copy(ctx: OperationContext, mailbox: str, sent: dict, destination: str 
     SEND_CONFIRM_SECONDS."""
     found = [m for m in find_by_operation_id(ctx, mailbox) if not m.get("isDraft", True)]
     if found:
-        leaving = {m["id"] for m in find_by_operation_id(ctx, mailbox, "outbox")}
-        filed = [m for m in found if m["id"] not in leaving]
+        # By the folder each was listed in: a second listing of the Outbox could already miss
+        # a message that left it meanwhile under another id (its Sent Items copy).
+        outbox = ctx.graph.get(
+            f"{mailbox_path(mailbox)}/mailFolders/outbox", params={"$select": "id"}
+        )["id"]
+        filed = [m for m in found if m.get("parentFolderId") != outbox]
         if filed:
             return filed[0]
     started = parse_iso(sent.get("at")) or now_utc()
