@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from shared.downloads import Download, safe_filename
-from shared.errors import Detail, SenderNotAllowed
+from shared.errors import Detail, SenderNotAllowed, ValidationFailed
 from shared.graph.client import mailbox_path
 from shared.models import ExportRequest, ExportResult
 from shared.operations.archive import (
@@ -33,8 +33,9 @@ def check_mailbox(ctx: OperationContext, mailbox: str) -> None:
 def export(request: ExportRequest, ctx: OperationContext) -> ExportResult | Download:
     """The message's .eml: a Download (sync), or PUT to `archiveUrl` (ExportResult).
 
-    Raises SenderNotAllowed, ValidationFailed (archiveUrl), MessageNotFound, ArchiveFailed and
-    Graph's mapped errors. The archive URL is checked before Graph is asked for anything.
+    Raises SenderNotAllowed, ValidationFailed (archiveUrl; also a .eml over
+    EXPORT_INLINE_MAX_BYTES without one), MessageNotFound, ArchiveFailed and Graph's mapped
+    errors. The archive URL is checked before Graph is asked for anything.
     """
     check_mailbox(ctx, request.mailbox)
     if request.archive_url:
@@ -55,10 +56,36 @@ def export(request: ExportRequest, ctx: OperationContext) -> ExportResult | Down
         params={"$select": "subject"},
     )
     resp = open_mime(ctx, request.mailbox, message_id)
+    limit = ctx.settings.export_inline_max_bytes
+    length = mime_length(resp)
+    chunks = mime_chunks(resp)
+    if length is None:
+        # Graph did not say the size: read up to the limit (the answer is held whole anyway).
+        held: list[bytes] = []
+        size = 0
+        for piece in chunks:
+            held.append(piece)
+            size += len(piece)
+            if size > limit:
+                resp.close()
+                raise _too_large(f"more than {size}", limit)
+        chunks, length = iter(held), size
+    elif length > limit:
+        resp.close()
+        raise _too_large(str(length), limit)
     return Download(
-        chunks=mime_chunks(resp),
+        chunks=chunks,
         media_type=MIME_TYPE,
         filename=safe_filename(str((message or {}).get("subject") or ""), ".eml"),
-        length=mime_length(resp),
+        length=length,
         close=resp.close,
+    )
+
+
+def _too_large(size: str, limit: int) -> ValidationFailed:
+    return ValidationFailed(
+        f"The mail's .eml is {size} bytes, more than an export answers in its HTTP response "
+        f"({limit} bytes, EXPORT_INLINE_MAX_BYTES): give archiveUrl to have it PUT there, "
+        "streamed.",
+        details=[Detail("archiveUrl", f"required for a mail over {limit} bytes")],
     )
