@@ -16,7 +16,7 @@ from shared import operations
 from shared.api.validation import decode
 from shared.downloads import Download
 from shared.errors import Pending, ValidationFailed
-from shared.models import ExportRequest, MoveRequest, SendRequest
+from shared.models import ExportRequest, MoveRequest, ReplyRequest, SendRequest
 from shared.operations.context import Progress
 from tests.archive_server import ArchiveServer
 from tests.conftest import q
@@ -200,3 +200,39 @@ def test_archive_urls_off_the_allowlist_internal_or_redirecting_are_refused(ops:
         archive.redirect_to = "https://127.0.0.1:1/elsewhere"
         assert "redirect" in refused(ops.context(), archive.url("/a.eml"))
         assert archive.uploads == []
+
+
+def test_a_reply_with_file_to_ends_as_one_categorized_copy_in_the_case_folder(ops: Ops):
+    from shared.operations.reply import reply
+
+    mail = sent_mail(ops, f"question {uuid.uuid4()}")
+    answer = request(
+        ReplyRequest,
+        mailbox=ANNA,
+        messageId=mail["id"],
+        comment="Dank u, verwerkt.",
+        fileTo={"destination": "Inbox/Beantwoord", "createMissingFolders": True,
+                "categories": ["Verwerkt"]},
+    )  # fmt: skip
+    progress = Progress()
+
+    def attempt():
+        try:
+            ctx = ops.context("op-reply", progress=Progress(progress.steps, resume=True))
+            return reply(answer, ctx)
+        except Pending:
+            return None
+
+    try:
+        result = reply(answer, ops.context("op-reply", progress=progress))
+    except Pending:
+        result = until(attempt, ops.sandbox.transit_seconds() + 10)
+    assert result and result.filed is not None
+    assert result.conversation_id == mail["conversationId"]
+    ops.settle(ANNA)
+    folder = f"users/{ANNA}/mailFolders/{q(result.filed.destination_folder_id)}/messages"
+    filed = [m for m in ops.graph_get(folder)["value"] if m["subject"] == f"RE: {mail['subject']}"]
+    assert [m["id"] for m in filed] == [result.message_id]
+    assert filed[0]["categories"] == ["Verwerkt"]
+    sent_items = ops.folder_messages(ANNA, "sentitems")
+    assert not [m for m in sent_items if m["subject"] == f"RE: {mail['subject']}"]
