@@ -15,7 +15,7 @@ import pytest
 from shared import operations
 from shared.api.validation import decode
 from shared.downloads import Download
-from shared.errors import Pending, ValidationFailed
+from shared.errors import Pending, Throttled, ValidationFailed
 from shared.models import ExportRequest, MoveRequest, ReplyRequest, SendRequest
 from shared.operations.context import Progress
 from tests.archive_server import ArchiveServer
@@ -236,3 +236,47 @@ def test_a_reply_with_file_to_ends_as_one_categorized_copy_in_the_case_folder(op
     assert filed[0]["categories"] == ["Verwerkt"]
     sent_items = ops.folder_messages(ANNA, "sentitems")
     assert not [m for m in sent_items if m["subject"] == f"RE: {mail['subject']}"]
+
+
+def test_send_and_file_sends_once_when_exchange_refuses_over_the_sending_rate(ops: Ops):
+    # sendRateMode reject: over the rate Graph answers 429 to /send (the other behaviour,
+    # `hold`, is the fault campaign's); nothing is sent or filed until a later attempt.
+    ops.sandbox.control(
+        "PATCH",
+        "limits",
+        json={"sendRatePerMinute": 1, "sendRateMode": "reject", "sentCopyDelayMs": 0},
+    )
+    run = uuid.uuid4().hex[:8]
+
+    def body(n: int) -> SendRequest:
+        return request(
+            SendRequest,
+            **{
+                "from": ADMIN,
+                "to": [ANNA],
+                "subject": f"rate {n} {run}",
+                "fileTo": {"destination": f"Inbox/Rate-{run}", "createMissingFolders": True,
+                           "categories": ["Verwerkt"]},
+            },
+        )  # fmt: skip
+
+    first = operations.send(body(1), ops.context())
+    assert first.filed is not None
+    progress = Progress()
+    with pytest.raises(Throttled):
+        operations.send(body(2), ops.context("op-rate", progress=progress))
+    assert "sent" not in progress.steps
+    ops.sandbox.control("PATCH", "limits", json={"sendRatePerMinute": None})
+    again = Progress(progress.steps, resume=True)
+    second = operations.send(body(2), ops.context("op-rate", progress=again))
+    assert second.filed is not None and second.filed.destination_folder_id == (
+        first.filed.destination_folder_id
+    )
+    ops.settle(ADMIN)
+    folder = f"users/{ADMIN}/mailFolders/{q(first.filed.destination_folder_id)}/messages"
+    filed = sorted(m["subject"] for m in ops.graph_get(folder)["value"])
+    assert filed == [f"rate 1 {run}", f"rate 2 {run}"]
+    everywhere = ops.graph_get(f"users/{ADMIN}/messages", **{"$top": "200"})["value"]
+    assert sorted(m["subject"] for m in everywhere if run in m["subject"]) == filed
+    delivered = [m["subject"] for m in ops.folder_messages(ANNA, "inbox") if run in m["subject"]]
+    assert sorted(delivered) == filed
