@@ -267,6 +267,7 @@ def test_send_and_file_sends_once_when_exchange_refuses_over_the_sending_rate(op
         operations.send(body(2), ops.context("op-rate", progress=progress))
     assert "sent" not in progress.steps
     ops.sandbox.control("PATCH", "limits", json={"sendRatePerMinute": None})
+    ops.limits_time.shift += 120  # past the pause the 429's Retry-After asked for
     again = Progress(progress.steps, resume=True)
     second = operations.send(body(2), ops.context("op-rate", progress=again))
     assert second.filed is not None and second.filed.destination_folder_id == (
