@@ -10,10 +10,13 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.timestamps import iso, now_utc, parse_iso
+from shared.work.idempotency import Accepted, accept
+from shared.work.queueing import encode_envelope
 from shared.work.record import Operation, digest, key_hash
 from shared.work.states import Status
 from shared.work.store import KeyClaim, ParkedEntry, StoreConflict, StoreUnavailable
@@ -204,3 +207,19 @@ def due(op: Operation, clock: Clock) -> bool:
     """True when a re-scheduled operation's next attempt is due on `clock`."""
     when = parse_iso(op.next_attempt_at)
     return when is None or when <= clock()
+
+
+def accept_one(
+    store, request: dict, key: str | None = None, operation_id: str | None = None
+) -> Accepted:
+    """Accept `request` as a send into `store`, as the HTTP edge does (a new id unless given)."""
+    operation_id = operation_id or str(uuid.uuid4())
+    return accept(
+        store,
+        kind="send",
+        operation_id=operation_id,
+        request_json=request,
+        envelope=encode_envelope(operation_id, request),
+        key=key,
+        user=request.get("user"),
+    )

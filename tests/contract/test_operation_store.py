@@ -11,12 +11,10 @@ import pytest
 
 from shared.errors import IdempotencyConflict
 from shared.timestamps import now_utc
-from shared.work.idempotency import accept
-from shared.work.queueing import encode_envelope
 from shared.work.record import key_hash, new_operation
 from shared.work.states import Status
 from shared.work.store import StoreConflict
-from tests.fakes import MemoryStore
+from tests.fakes import MemoryStore, accept_one
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,19 +41,6 @@ def send_request(subject: str = "Hi") -> dict:
         "subject": subject,
         "user": "anna@contoso.test",
     }
-
-
-def accept_one(store, request, key=None, operation_id=None):
-    operation_id = operation_id or str(uuid.uuid4())
-    return accept(
-        store,
-        kind="send",
-        operation_id=operation_id,
-        request_json=request,
-        envelope=encode_envelope(operation_id, request),
-        key=key,
-        user=request.get("user"),
-    )
 
 
 def test_an_operation_round_trips_every_field_and_a_stale_etag_cannot_overwrite_it(store):

@@ -107,6 +107,29 @@ def statuses(bg, ids: list[str], answers: Counter[str] | None = None) -> dict[st
     return out
 
 
+def wait_while_moving(
+    bg, ids: list[str], window: float, answers: Counter[str] | None = None
+) -> tuple[dict[str, dict], list[str]]:
+    """(final bodies, unfinished ids): polls the statuses while the campaign makes progress,
+    and returns when all are final or nothing moved for `window` seconds."""
+    pending = list(ids)
+    final: dict[str, dict] = {}
+    progress, moved_at = None, time.monotonic()
+    while pending and time.monotonic() - moved_at < window:
+        seen = statuses(bg, pending, answers)
+        for op, body in seen.items():
+            if body["status"] in FINAL:
+                final[op] = body
+        pending = [op for op in pending if op not in final]
+        # Progress: an operation finished, or one of the others made another attempt.
+        now = (len(final), sum(b.get("attempts", 0) for b in seen.values()))
+        if now != progress:
+            progress, moved_at = now, time.monotonic()
+        if pending:
+            time.sleep(1.0)
+    return final, pending
+
+
 def test_two_hundred_async_sends_survive_faults_and_a_killed_host_exactly_once(
     bg, sandbox, azurite
 ):
@@ -141,23 +164,9 @@ def test_two_hundred_async_sends_survive_faults_and_a_killed_host_exactly_once(
         bg.kill()
         bg.start()
 
-        pending = list(ids)
         status_answers: Counter[str] = Counter()
-        final: dict[str, dict] = {}
         window = stall_window(bg)
-        progress, moved_at = None, time.monotonic()
-        while pending and time.monotonic() - moved_at < window:
-            seen = statuses(bg, pending, status_answers)
-            for op, body in seen.items():
-                if body["status"] in FINAL:
-                    final[op] = body
-            pending = [op for op in pending if op not in final]
-            # Progress: an operation finished, or one of the others made another attempt.
-            now = (len(final), sum(b.get("attempts", 0) for b in seen.values()))
-            if now != progress:
-                progress, moved_at = now, time.monotonic()
-            if pending:
-                time.sleep(1.0)
+        final, pending = wait_while_moving(bg, ids, window, status_answers)
     finally:
         applied = {
             (f["action"] if f["action"] != "status" else str(f["status"])): f["applied"]

@@ -31,7 +31,7 @@ from tests.e2e.background_support import (
     bg_fixture,  # noqa: F401 - provides the `bg` fixture to this module
     queue_length,
 )
-from tests.e2e.test_fault_campaign import describe_stuck, statuses
+from tests.e2e.test_fault_campaign import describe_stuck, wait_while_moving
 from tests.functional.mailboxes import Mailboxes
 
 pytestmark = pytest.mark.timeout(1200)  # a backstop only; the end is the stall window
@@ -49,7 +49,6 @@ FAULTS = [
     {"method": "POST", "path": r"/users/[^/]+/messages/[^/]+/move$", "action": "status",
      "status": 429, "retryAfter": 1, "probability": 0.4},
 ]  # fmt: skip
-FINAL = {"succeeded", "failed", "parked", "poisoned"}
 CALLS_PER_ATTEMPT = 10  # the send's calls, the copy look-ups, the folder walk, move, marks
 
 
@@ -166,21 +165,8 @@ def test_fifty_two_send_and_file_operations_survive_faults_and_a_kill_exactly_on
         bg.kill()
         bg.start()
 
-        pending = list(ids)
-        final: dict[str, dict] = {}
         window = stall_window(bg)
-        progress, moved_at = None, time.monotonic()
-        while pending and time.monotonic() - moved_at < window:
-            seen = statuses(bg, pending)
-            for op, body in seen.items():
-                if body["status"] in FINAL:
-                    final[op] = body
-            pending = [op for op in pending if op not in final]
-            now = (len(final), sum(b.get("attempts", 0) for b in seen.values()))
-            if now != progress:
-                progress, moved_at = now, time.monotonic()
-            if pending:
-                time.sleep(1.0)
+        final, pending = wait_while_moving(bg, ids, window)
     finally:
         applied = {
             (f["action"] if f["action"] != "status" else str(f["status"])): f["applied"]

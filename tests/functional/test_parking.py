@@ -12,12 +12,12 @@ import pytest
 
 from shared.errors import ReauthRequired
 from shared.timestamps import now_utc
-from shared.work.idempotency import accept
 from shared.work.lifecycle import Lifecycle, Limits
 from shared.work.parking import expire_parked, requeue_parked
 from shared.work.processor import Processor
-from shared.work.queueing import Queues, encode_envelope
+from shared.work.queueing import Queues
 from shared.work.states import Status
+from tests.fakes import accept_one
 from tests.functional.test_reliability_background import no_graph
 
 PARKED, SUCCEEDED = Status.PARKED, Status.SUCCEEDED
@@ -36,19 +36,6 @@ def send_request(subject: str = "Hi", user: str | None = "anna@contoso.test") ->
     if user:
         request["user"] = user
     return request
-
-
-def accept_one(store, request, key=None, operation_id=None):
-    operation_id = operation_id or str(uuid.uuid4())
-    return accept(
-        store,
-        kind="send",
-        operation_id=operation_id,
-        request_json=request,
-        envelope=encode_envelope(operation_id, request),
-        key=key,
-        user=request.get("user"),
-    )
 
 
 def drain(queues: Queues, queue: str) -> list[dict]:
