@@ -101,13 +101,25 @@ def store_sandbox_connection(sandbox_url: str, ca_file: str | Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m devhost.bootstrap --settings local.settings.json`: (re)store the connection."""
+    """`python -m devhost.bootstrap --settings local.settings.json` (or `--url URL --ca CA`):
+    (re)store the connection; one line and status 1 if the sandbox refuses."""
     parser = argparse.ArgumentParser(prog="python -m devhost.bootstrap", description=__doc__)
     parser.add_argument("--settings", type=Path, default=Path("local.settings.json"))
+    parser.add_argument("--url", help="the sandbox's URL (instead of reading --settings)")
+    parser.add_argument("--ca", help="the sandbox's CA bundle (with --url)")
     args = parser.parse_args(argv)
-    values = read_local_settings(args.settings)["Values"]
-    name = store_sandbox_connection(values["KEY_VAULT_URL"], values["REQUESTS_CA_BUNDLE"])
-    print(f"stored connection {name!r} in {values['KEY_VAULT_URL']}")
+    if (args.url is None) != (args.ca is None):
+        parser.error("--url and --ca go together")
+    if args.url is None:
+        values = read_local_settings(args.settings)["Values"]
+        args.url, args.ca = values["KEY_VAULT_URL"], values["REQUESTS_CA_BUNDLE"]
+    try:
+        name = store_sandbox_connection(args.url, args.ca)
+    except Exception as exc:
+        # The Key Vault client's errors say what was refused; a traceback would add nothing.
+        print(f"could not store the connection: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(f"stored connection {name!r} in {args.url}")
     return 0
 
 

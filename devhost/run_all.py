@@ -10,15 +10,16 @@ import shlex
 import sys
 from pathlib import Path
 
-from devhost.bootstrap import SANDBOX_CONNECTION, store_sandbox_connection
-from devhost.local_settings import sandbox_values, write_local_settings
+from devhost.local_settings import SANDBOX_CONNECTION, sandbox_values, write_local_settings
 from devhost.run_state import PidFile, RecordedProcess, free_port_near, port_is_free
 from devhost.services import (
     ROOT,
     ServiceError,
     StartInterrupted,
+    StepFailed,
     azurite_connection_string,
     spawn_azurite,
+    spawn_connection_store,
     spawn_devhost,
     spawn_sandbox,
 )
@@ -147,11 +148,15 @@ def run(args: argparse.Namespace, stop: StopSignals) -> int:
         children.stop_all()
         _say("stopped.")
         return 0
+    except StepFailed as exc:
+        # Key Vault refusing the connection, for instance: say what and stop cleanly.
+        children.stop_all()
+        return _fail(f"make run: could not prepare the sandbox: {exc}")
     except (ServiceError, OSError) as exc:
         children.stop_all()
         return _fail(busy_ports_message(wanted, []) or f"make run: {exc}")
     except Exception as exc:
-        # Key Vault refusing the bootstrap, for instance: say what and stop cleanly.
+        # Whatever else goes wrong while preparing: say what and stop cleanly.
         children.stop_all()
         return _fail(f"make run: could not prepare the sandbox: {type(exc).__name__}: {exc}")
 
@@ -188,7 +193,7 @@ def _start_all(args: argparse.Namespace, state: Path, children: Supervisor) -> l
     # While Azurite still starts; and before the devhost does: work left in its queues may need
     # the connection at once (which names the sandbox's URL: it may differ from the last run).
     _say(f"==> connection {SANDBOX_CONNECTION!r} in the sandbox Key Vault")
-    children.call(store_sandbox_connection, sandbox_url, ca)
+    children.run_step(spawn_connection_store(sandbox_url=sandbox_url, ca_file=ca))
 
     children.wait_ready(azurite)
     _say(f"==> {args.settings.name} (settings for the sandbox and Azurite)")

@@ -107,6 +107,10 @@ class PidFile:
                 process.ports = list(ports)
         self._write(processes)
 
+    def discard(self, pid: int) -> None:
+        """Forget a child that ended as it should (a start-up step that is done)."""
+        self._write([p for p in self.read() if p.pid != pid])
+
     def remove(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()

@@ -34,6 +34,10 @@ class StartInterrupted(ServiceError):
     """A stop was requested while a service was starting; the service was stopped."""
 
 
+class StepFailed(ServiceError):
+    """A start-up step (a child that does one job and exits) failed; says what it printed."""
+
+
 @dataclass
 class Service:
     """A child process, what it printed when ready, and how to wait for it and stop it."""
@@ -45,6 +49,7 @@ class Service:
     ready_timeout: float = 30.0
     _pending: dict[str, re.Pattern[str]] = field(default_factory=dict, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
+    _reader: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def pid(self) -> int:
@@ -98,11 +103,25 @@ class Service:
         """
         try:
             self.proc.wait(max(0.0, deadline - time.monotonic()))
-            return True
+            ended = True
         except subprocess.TimeoutExpired:
             self._signal(signal.SIGKILL)
             self.proc.wait(5)
-            return False
+            ended = False
+        # The child is gone, so its output ends: read it to the end, so that its last lines are
+        # echoed and no reader thread is left running when this process exits.
+        self.wait_output(max(deadline, time.monotonic() + 1.0))
+        return ended
+
+    def wait_output(self, deadline: float) -> bool:
+        """Wait until the child's output was read to its end or `deadline` (monotonic) passed.
+
+        True if it was (a grandchild that inherited the pipe can keep it open).
+        """
+        if self._reader is not None:
+            self._reader.join(max(0.0, deadline - time.monotonic()))
+            return not self._reader.is_alive()
+        return True
 
     def _signal(self, sig: signal.Signals) -> None:
         if self.proc.poll() is not None:
@@ -137,7 +156,12 @@ def spawn(
         preexec_fn=die_with_parent(),
     )
     service = Service(name, proc, ready_timeout=ready_timeout, _pending=dict(ready))
-    threading.Thread(target=_pump, args=(service, echo), name=f"{name}-output", daemon=True).start()
+    # A daemon only so that a parent that fails unexpectedly is not kept alive by it; a stop
+    # joins it (wait_stopped).
+    service._reader = threading.Thread(
+        target=_pump, args=(service, echo), name=f"{name}-output", daemon=True
+    )
+    service._reader.start()
     return service
 
 
@@ -192,6 +216,13 @@ def spawn_sandbox(
 
 
 start_sandbox = _and_wait_ready(spawn_sandbox)
+
+
+def spawn_connection_store(*, sandbox_url: str, ca_file: str | Path) -> Service:
+    """Spawn `python -m devhost.bootstrap --url URL --ca CA`, a start-up step: it stores the
+    sandbox's connection in the sandbox Key Vault and exits (Supervisor.run_step waits)."""
+    cmd = [sys.executable, "-m", "devhost.bootstrap", "--url", sandbox_url, "--ca", str(ca_file)]
+    return spawn("connection-store", cmd, {})
 
 
 def spawn_azurite(

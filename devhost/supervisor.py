@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from devhost.run_state import PidFile
-from devhost.services import Service, StartInterrupted
+from devhost.services import Service, StartInterrupted, StepFailed
 from devhost.stop_signals import StopSignals
 
 # Everything is gone within this many seconds of a stop (the devhost ends itself within 7).
 STOP_TIMEOUT_SECONDS = 9.0
-
-T = TypeVar("T")
 
 
 class Supervisor:
@@ -50,26 +45,31 @@ class Supervisor:
             if self.pid_file is not None:
                 self.pid_file.set_ports(service.pid, service.ports())
 
-    def call(self, function: Callable[..., T], *args: Any) -> T:
-        """`function(*args)` on a worker thread, so a stop signal need not wait for it (a
-        client's retries, say); raises StartInterrupted then, or what `function` raised."""
-        outcome: dict[str, Any] = {}
+    def run_step(self, step: Service) -> None:
+        """Supervise a start-up step (a child that does one job and exits) until it exits.
 
-        def work() -> None:
-            try:
-                outcome["value"] = function(*args)
-            except BaseException as exc:
-                outcome["error"] = exc
+        Raises StartInterrupted as soon as a stop signal arrives (stop_all then ends the step)
+        and StepFailed, with the step's last line, if it exits with a failure.
 
-        worker = threading.Thread(target=work, name=getattr(function, "__name__", "call"))
-        worker.daemon = True  # abandoned on a stop: the process is about to end
-        worker.start()
-        while worker.is_alive():
+        A step is a process, not a thread of this one: a stop must not wait for it (a client's
+        retries, say), and a thread cannot be stopped from outside. An abandoned daemon thread
+        would still run when the interpreter finalizes; CPython 3.11 then ends it with
+        pthread_exit, a forced unwind that aborts the whole process ("FATAL: exception not
+        rethrown") if the thread is inside a Rust (pyo3) or C++ frame that catches it, such as
+        cryptography's module initialisation during an import. A process is ended at once.
+        """
+        self.add(step)
+        while step.proc.poll() is None:
             if self.stop.wait(0.1):
-                raise StartInterrupted(f"stopped during {worker.name}")
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["value"]
+                raise StartInterrupted(f"stopped during {step.name}")
+        step.wait_output(time.monotonic() + 5.0)
+        self.services.remove(step)
+        del self._tiers[step.pid]
+        if self.pid_file is not None:
+            self.pid_file.discard(step.pid)
+        if step.proc.returncode != 0:
+            last = next((line.strip() for line in reversed(step.output) if line.strip()), "")
+            raise StepFailed(last or f"{step.name} exited with status {step.proc.returncode}")
 
     def watch(self, interval: float = 0.5) -> Service | None:
         """Block until a stop signal (returns None) or until a child exits (returns it)."""
