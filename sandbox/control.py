@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives import hashes
 from sandbox import files
 from sandbox.clock import GLOBAL, user_key
 from sandbox.context import SandboxContext
-from sandbox.directory import RIGHTS
 from sandbox.faults import FaultSpecError
 from sandbox.web import Request, Response
 
@@ -286,11 +285,11 @@ def register(ctx: SandboxContext) -> None:
                 tenant.id,
                 trustee.upn,
                 mailbox.address,
-                add=frozenset(map(str, add_rights)),
-                remove=frozenset(map(str, remove_rights)),
+                add=map(str, add_rights),
+                remove=map(str, remove_rights),
             )
-        except KeyError as exc:
-            return _error(400, "BadRequest", f"unknown right {exc}; use {sorted(RIGHTS)}")
+        except ValueError as exc:
+            return _error(400, "BadRequest", str(exc))
         return Response.json(
             {"mailbox": mailbox.address, "trustee": trustee.upn, "rights": sorted(rights)}
         )

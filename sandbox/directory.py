@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,22 +184,6 @@ class Directory:
         key = (tenant.id, trustee_upn.lower(), mailbox_address.lower())
         return self._rights.get(key, frozenset())
 
-    def set_rights(
-        self, tenant_id: str | None, trustee_upn: str, mailbox_address: str, rights: set[str]
-    ) -> None:
-        """Replace `trustee_upn`'s permissions on `mailbox_address` (until reset); raises
-        KeyError for an unknown tenant and ValueError for an unknown right."""
-        tenant = self.tenant(tenant_id)
-        if tenant is None:
-            raise KeyError(tenant_id)
-        unknown = set(rights) - RIGHTS
-        if unknown:
-            raise ValueError(f"unknown rights {sorted(unknown)}; known: {sorted(RIGHTS)}")
-        with self._lock:
-            self._rights[(tenant.id, trustee_upn.lower(), mailbox_address.lower())] = frozenset(
-                rights
-            )
-
     def mailbox_setting(self, tenant_id: str | None, address: str, name: str) -> bool:
         """A Set-Mailbox setting of MAILBOX_SETTINGS (its default for unknown mailboxes)."""
         tenant = self.tenant(tenant_id)
@@ -222,22 +207,31 @@ class Directory:
 
     def change_rights(
         self,
-        tenant_id: str,
+        tenant_id: str | None,
         trustee_upn: str,
         mailbox_address: str,
         *,
-        add: frozenset[str] = frozenset(),
-        remove: frozenset[str] = frozenset(),
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
     ) -> frozenset[str]:
-        """Grant and take away mailbox rights (the control API's Add-MailboxPermission,
-        Add-RecipientPermission, Set-Mailbox -GrantSendOnBehalfTo and their Remove- forms);
-        returns the trustee's rights now. Raises KeyError for an unknown right."""
-        unknown = (add | remove) - RIGHTS
+        """Grant `add` and take away `remove` (until reset), as Add-MailboxPermission,
+        Add-RecipientPermission, Set-Mailbox -GrantSendOnBehalfTo and their Remove- forms do;
+        returns the trustee's rights on the mailbox now.
+
+        Raises KeyError for an unknown tenant and ValueError for an unknown right.
+        """
+        tenant = self.tenant(tenant_id)
+        if tenant is None:
+            raise KeyError(tenant_id)
+        added, removed = frozenset(add), frozenset(remove)
+        unknown = (added | removed) - RIGHTS
         if unknown:
-            raise KeyError(", ".join(sorted(unknown)))
-        key = (tenant_id, trustee_upn.lower(), mailbox_address.lower())
+            raise ValueError(
+                f"unknown right {', '.join(sorted(unknown))}; use {', '.join(sorted(RIGHTS))}"
+            )
+        key = (tenant.id, trustee_upn.lower(), mailbox_address.lower())
         with self._lock:
-            rights = (self._rights.get(key, frozenset()) | add) - remove
+            rights = (self._rights.get(key, frozenset()) | added) - removed
             if rights:
                 self._rights[key] = rights
             else:

@@ -150,12 +150,16 @@ def test_grants_and_settings_are_data_that_reset_restores():
     directory = Directory(seed)
     tenant = "contoso.test"
     assert directory.rights(tenant, ANNA, ADMIN) == {"SendOnBehalf"}
-    directory.set_rights(tenant, BRAM, ADMIN, {"SendOnBehalf", "FullAccess"})
+    granted = directory.change_rights(tenant, BRAM, ADMIN, add={"SendOnBehalf", "FullAccess"})
     directory.set_mailbox_settings(tenant, ADMIN, messageCopyForSendOnBehalfEnabled=True)
-    assert directory.rights(tenant, BRAM, ADMIN) == {"SendOnBehalf", "FullAccess"}
+    assert granted == directory.rights(tenant, BRAM, ADMIN) == {"SendOnBehalf", "FullAccess"}
     assert directory.mailbox_setting(tenant, ADMIN, "messageCopyForSendOnBehalfEnabled")
     with pytest.raises(ValueError):
-        directory.set_rights(tenant, BRAM, ADMIN, {"Owner"})
+        directory.change_rights(tenant, BRAM, ADMIN, add={"Owner"})
+    assert directory.rights(tenant, BRAM, ADMIN) == {"SendOnBehalf", "FullAccess"}
+    with pytest.raises(KeyError):
+        directory.change_rights("unknown.test", BRAM, ADMIN, add={"SendAs"})
+    assert directory.change_rights(tenant, BRAM, ADMIN, remove={"FullAccess"}) == {"SendOnBehalf"}
     with pytest.raises(KeyError):
         directory.set_mailbox_settings(tenant, ADMIN, archive=True)
     directory.reset()
