@@ -16,9 +16,10 @@ class Supervisor:
     """A list of supervised child services in tiers: a tier's services use those of lower tiers
     (the devhost uses Azurite and the sandbox), so they stop first.
 
-    Start each with a `spawn_*` function and hand it to add() at once, so the pid file names it
-    even if this process is killed while the child starts. Children get SIGTERM when this
-    process dies (see devhost.lifeline), so spawn them from the main thread.
+    Start each with a `spawn_*` function and hand it to add() at once (a start-up step to
+    run_step()), so the pid file names it even if this process is killed while the child
+    starts. Children get SIGTERM when this process dies (see devhost.lifeline), so spawn them
+    from the main thread.
     """
 
     def __init__(self, stop: StopSignals, pid_file: PidFile | None = None) -> None:
