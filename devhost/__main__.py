@@ -25,6 +25,7 @@ from devhost.queue_host import QueueSetupError
 from devhost.routes import RouteError
 from devhost.services import ServiceError, StartInterrupted, spawn_devhost_worker
 from devhost.stop_signals import StopSignals
+from devhost.streams_mode import StreamsModeError
 from devhost.supervisor import Supervisor
 
 # Running functions get this long to finish on a stop; the process ends at the deadline anyway.
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         QueueSetupError,
         RouteError,
         ScheduleError,
+        StreamsModeError,
     ) as exc:
         print(f"devhost: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -180,6 +182,9 @@ def _serve_worker(host: Devhost, stop: StopSignals) -> int:
 
 def _print_functions(host: Devhost) -> None:
     """One line per function, as `func start` prints them."""
+    if host.http is not None and host.index.http:
+        mode = "HTTP streams" if host.http.worker is not None else "classic"
+        print(f"  HTTP functions: {mode} (as the Python worker runs them)")
     for f in host.index.http:
         methods = ",".join(f.methods) or "ALL"
         assert f.route is not None

@@ -17,6 +17,7 @@ from devhost.host_config import HostConfig, load_host_config
 from devhost.http_host import DevhostServer, HttpHost, make_server
 from devhost.keys import HostKeys, load_keys
 from devhost.local_settings import apply_values, read_local_settings
+from devhost.streams_mode import check_http_signature, http_streams_enabled
 from devhost.timer_host import TimerListener
 
 log = logging.getLogger("devhost")
@@ -34,6 +35,7 @@ class Devhost:
     listeners: list = field(default_factory=list)
     _thread: threading.Thread | None = None
     timers: list[TimerListener] = field(default_factory=list)
+    http: HttpHost | None = None
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop timers and queue listeners, giving running functions `timeout` seconds in all."""
@@ -43,6 +45,8 @@ class Devhost:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+        if self.http is not None and self.http.worker is not None:
+            self.http.worker.stop()
 
 
 def start_devhost(
@@ -66,6 +70,11 @@ def start_devhost(
     config = load_host_config(root)
     app = import_app(root)
     index = index_functions(app)
+    # As the worker does once it indexed the app: which HTTP types, and does each function
+    # declare them (raises StreamsModeError, like a failed function load).
+    streams = http_streams_enabled()
+    for function in index.http:
+        check_http_signature(function.name, function.func, function.trigger_arg, streams)
     keys = load_keys(state_dir / "devhost-keys.json")
 
     listeners = []
@@ -86,7 +95,7 @@ def start_devhost(
             listener.start()
         return Devhost("", keys, index, config, None, listeners, None, [])
     runners = {t.function.name: t.trigger for t in timers}
-    http = HttpHost(index.http, keys, root, config.route_prefix, deliver, runners)
+    http = HttpHost(index.http, keys, root, config.route_prefix, deliver, runners, streams)
     server = make_server(http, port)
     bound = server.server_address[1]
     # A short poll interval: stop() (which waits for serve_forever to notice) is quick.
@@ -99,4 +108,4 @@ def start_devhost(
     for timer in timers:
         timer.start()
     url = f"http://127.0.0.1:{bound}"
-    return Devhost(url, keys, index, config, server, listeners, thread, timers)
+    return Devhost(url, keys, index, config, server, listeners, thread, timers, http)

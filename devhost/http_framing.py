@@ -107,26 +107,62 @@ def read_body(rfile: BinaryIO, headers: Message, cap: int) -> bytes:
 
 
 def read_chunked(rfile: BinaryIO, cap: int) -> bytes:
-    """A chunked body (RFC 9112 7.1): hex sizes only, CRLF after each chunk, `cap` on the sum.
+    """A chunked body (RFC 9112 7.1), joined; see BodyPieces."""
+    pieces = BodyPieces(rfile, chunked=True, length=0, cap=cap, piece_bytes=1 << 30)
+    return b"".join(iter(pieces.read, b""))
 
-    The cap is checked against each declared size before its data is read.
+
+class BodyPieces:
+    """A request body read piece by piece as the app asks for it (HTTP streams).
+
+    Content-Length or chunked (RFC 9112 7.1: hex sizes only, CRLF after each chunk, trailers
+    read and dropped), `cap` on the sum checked against each declared size before its data is
+    read, at most `piece_bytes` per read(). read() answers b"" once the body has ended; raises
+    FramingError, Truncated, or TimeoutError from the reader's deadline.
     """
-    chunks, total = [], 0
-    while size := _chunk_size(_line(rfile)):
-        if total + size > cap:
-            raise BodyTooLarge(f"chunked body over {cap} bytes")
-        data = rfile.read(size)
-        if len(data) < size:
+
+    def __init__(
+        self, rfile: BinaryIO, *, chunked: bool, length: int, cap: int, piece_bytes: int = 65536
+    ) -> None:
+        self._rfile = rfile
+        self._chunked = chunked
+        self._left = 0 if chunked else length  # of the body, or of the current chunk
+        self._cap = cap
+        self._piece = piece_bytes
+        self.total = 0
+        self.done = not chunked and length == 0
+
+    def read(self) -> bytes:
+        if self.done:
+            return b""
+        if self._chunked and self._left == 0 and not self._next_chunk():
+            self.done = True
+            return b""
+        data = self._rfile.read(min(self._piece, self._left))
+        if not data:
             raise Truncated
-        chunks.append(data)
-        total += size
-        if _line(rfile) not in _LINE_ENDS:
-            raise FramingError("chunk data longer than its size")
-    # Trailer fields up to the empty line; none of them is passed on.
-    for _ in range(_MAX_TRAILER_LINES):
-        if _line(rfile) in _LINE_ENDS:
-            return b"".join(chunks)
-    raise FramingError("too many trailer fields")
+        self._left -= len(data)
+        self.total += len(data)
+        if self._left == 0:
+            if self._chunked:
+                if _line(self._rfile) not in _LINE_ENDS:
+                    raise FramingError("chunk data longer than its size")
+            else:
+                self.done = True
+        return data
+
+    def _next_chunk(self) -> bool:
+        """Read the next chunk-size line; False after the last chunk and its trailer fields."""
+        size = _chunk_size(_line(self._rfile))
+        if size == 0:
+            for _ in range(_MAX_TRAILER_LINES):
+                if _line(self._rfile) in _LINE_ENDS:
+                    return False
+            raise FramingError("too many trailer fields")
+        if self.total + size > self._cap:
+            raise BodyTooLarge(f"chunked body over {self._cap} bytes")
+        self._left = size
+        return True
 
 
 def _content_length(values: list[str]) -> int | None:

@@ -1,4 +1,10 @@
-"""Serve the app's HTTP triggers on 127.0.0.1 under /<routePrefix>/, with function keys."""
+"""Serve the app's HTTP triggers on 127.0.0.1 under /<routePrefix>/, with function keys.
+
+Two ways to call a function, as the Python worker has: the classic one (the whole body read
+first, an azure.functions.HttpRequest in, an HttpResponse out) and HTTP streams (the app
+imported the FastAPI web extension: a Request whose body comes off the socket as the function
+reads it, and a Response sent as it is produced; devhost.streams_worker).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +18,21 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import azure.functions as func
 
 from devhost import peak_memory
 from devhost.app_index import IndexedFunction, QueueOutput
-from devhost.http_framing import DeadlineReader, FramingError, Truncated, body_framing, read_body
+from devhost.asgi_exchange import AsgiExchange, abort
+from devhost.http_framing import (
+    BodyPieces,
+    DeadlineReader,
+    FramingError,
+    Truncated,
+    body_framing,
+    read_body,
+)
 from devhost.invoke import invoke, to_http_response
 from devhost.keys import HostKeys
 
@@ -32,6 +46,7 @@ ADMIN_FUNCTIONS = "/admin/functions/"
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 
 OutputSink = Callable[[list[tuple[QueueOutput, Any]]], None]
+Answer = tuple[int, list[tuple[str, str]], bytes]
 
 # Written raw: the request line may not even have been parsed.
 _TIMEOUT_RESPONSE = (
@@ -41,6 +56,15 @@ _BUSY_RESPONSE = (
     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
     b"Content-Length: 0\r\n\r\n"
 )
+
+
+@dataclass(frozen=True)
+class Target:
+    """The function a request goes to, its route parameters and its query parameters."""
+
+    function: IndexedFunction
+    route_params: dict[str, str]
+    params: dict[str, str]
 
 
 def _route_order(function: IndexedFunction) -> tuple[int, int]:
@@ -60,8 +84,15 @@ class HttpHost:
         route_prefix: str = "api",
         deliver_outputs: OutputSink | None = None,
         runners: dict[str, Callable[[], None]] | None = None,
+        streams: bool = False,
     ) -> None:
         self.functions = sorted(functions, key=_route_order)
+        # HTTP streams (devhost.streams_mode): the worker's event loop runs every HTTP call.
+        self.worker = None
+        if streams:
+            from devhost.streams_worker import StreamsWorker
+
+            self.worker = StreamsWorker()
         # Non-HTTP functions `POST /admin/functions/{name}` may run now (the timers).
         self.runners = dict(runners or {})
         self.keys = keys
@@ -90,10 +121,9 @@ class HttpHost:
             allowed.update(function.methods)
         return None, {}, allowed
 
-    def handle(
-        self, method: str, target: str, headers: dict[str, str], body: bytes, base_url: str
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Status, headers and body for one request; never raises for a function's error."""
+    def resolve(self, method: str, target: str, headers: dict[str, str]) -> Answer | Target:
+        """The function for a request (with its route params and query params), or the answer
+        the host gives without one: the admin API, 404, 405, 401 (nothing about why)."""
         split = urlsplit(target)
         if split.path.startswith(ADMIN_FUNCTIONS):
             return self._run_now(method, split, headers)
@@ -108,8 +138,18 @@ class HttpHost:
         lower = {k.lower(): v for k, v in headers.items()}
         presented = lower.get("x-functions-key") or params.get("code")
         if not self.keys.allows(function.auth_level, presented):
-            # The real host answers 401 with an empty body and says nothing about why.
             return 401, [], b""
+        return Target(function, route_params, params)
+
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, base_url: str
+    ) -> Answer:
+        """Status, headers and body for one request, the classic way (the whole body read
+        first); never raises for a function's error."""
+        resolved = self.resolve(method, target, headers)
+        if not isinstance(resolved, Target):
+            return resolved
+        function, route_params, params = resolved.function, resolved.route_params, resolved.params
         request = func.HttpRequest(
             method=method,
             url=base_url + target,
@@ -136,7 +176,7 @@ class HttpHost:
         log.info(
             "%s %s -> %d (Functions.%s, %.0f ms)",
             method,
-            split.path,
+            urlsplit(target).path,
             response.status_code,
             function.name,
             elapsed,
@@ -148,6 +188,82 @@ class HttpHost:
                 content_type += f"; charset={response.charset}"
             out_headers.append(("Content-Type", content_type))
         return response.status_code, out_headers, response.get_body() or b""
+
+    def serve_streamed(
+        self, handler: Any, target: Target, body: BodyPieces, scope: dict[str, Any]
+    ) -> None:
+        """Run one HTTP-streams invocation on the worker's loop while `handler`'s thread does
+        its socket I/O; then end the connection as the outcome requires."""
+        from devhost.streams_worker import invoke_streamed
+
+        assert self.worker is not None
+        function = target.function
+        report = peak_memory.enabled()
+        marks = {"start": peak_memory.reset() if report else 0}
+
+        def body_read() -> None:
+            # From here on the function holds its body, as the classic host handed it over.
+            if report:
+                marks["reading"] = peak_memory.peak() - marks["start"]
+                marks["start"] = peak_memory.reset()
+
+        exchange = AsgiExchange(
+            self.worker.loop,
+            handler.connection,
+            body,
+            handler.command,
+            handler.start_answer,
+            handler.write_answer,
+            body_read,
+        )
+        started = time.perf_counter()
+        done = self.worker.submit(
+            invoke_streamed(self.worker, function, scope, exchange, self.root, self.deliver_outputs)
+        )
+        exchange.serve(done)
+        error = done.exception()
+        outcome = exchange.outcome
+        if error is not None:
+            # The traceback is for the developer's console, never for the caller.
+            log.error("Executed 'Functions.%s' (Failed)", function.name, exc_info=error)
+        if outcome.refused and outcome.status is None:
+            handler._refuse(outcome.refused)
+        elif outcome.client_gone:
+            handler.close_connection = True
+        elif outcome.status is None:
+            # What FastAPI's error middleware answers for the worker (the host passes it on).
+            handler._send(
+                500, [("Content-Type", "text/plain; charset=utf-8")], b"Internal Server Error"
+            )
+            outcome.status = 500
+        elif not outcome.complete:
+            log.warning(
+                "Functions.%s: the answer ended after %d bytes without completing; the "
+                "connection is cut",
+                function.name,
+                outcome.body_bytes,
+            )
+            handler.close_connection = True
+            abort(handler.connection)
+        if report:
+            growth = peak_memory.peak() - marks["start"]
+            log.info(
+                "peak memory of Functions.%s: +%d bytes (reading its body: +%d bytes)",
+                function.name,
+                growth,
+                marks.get("reading", 0),
+            )
+        ending = "" if outcome.complete else (" (client gone)" if outcome.client_gone else " (cut)")
+        log.info(
+            "%s %s -> %s (Functions.%s, %.0f ms, %d bytes%s)",
+            handler.command,
+            urlsplit(handler.path).path,
+            outcome.status if outcome.status is not None else outcome.refused or "-",
+            function.name,
+            (time.perf_counter() - started) * 1000,
+            outcome.body_bytes,
+            ending,
+        )
 
 
 def _admin_key(split: Any, headers: dict[str, str]) -> str | None:
@@ -226,6 +342,9 @@ def _make_handler(host: HttpHost) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             limits = self.server.limits
             self._reader.await_body(limits.body_timeout)
+            if host.worker is not None:
+                self._serve_streamed()
+                return
             try:
                 body = read_body(self.rfile, self.headers, limits.max_body_bytes)
             except FramingError as exc:
@@ -244,6 +363,70 @@ def _make_handler(host: HttpHost) -> type[BaseHTTPRequestHandler]:
                 self.command, self.path, headers, body, self._base_url()
             )
             self._send(status, out_headers, out_body)
+
+        def _serve_streamed(self) -> None:
+            """HTTP streams: route and key first, then the function reads the body from the
+            socket as it goes and its answer is written as it comes."""
+            limits = self.server.limits
+            try:
+                chunked, length = body_framing(self.headers, limits.max_body_bytes)
+            except FramingError as exc:
+                self._refuse(exc.status)
+                return
+            headers: dict[str, str] = {}
+            for key, value in self.headers.items():
+                headers[key] = f"{headers[key]}, {value}" if key in headers else value
+            resolved = host.resolve(self.command, self.path, headers)
+            if not isinstance(resolved, Target):
+                status, out_headers, out_body = resolved
+                if chunked or length:
+                    self.close_connection = True  # the body was not read
+                    out_headers = [*out_headers, ("Connection", "close")]
+                self._send(status, out_headers, out_body)
+                return
+            body = BodyPieces(self.rfile, chunked=chunked, length=length, cap=limits.max_body_bytes)
+            host.serve_streamed(self, resolved, body, self._scope(resolved))
+            if not body.done:
+                self.close_connection = True  # what the function left unread is in the way
+
+        def _scope(self, target: Target) -> dict[str, Any]:
+            """The ASGI scope the worker's uvicorn would build for this request."""
+            split = urlsplit(self.path)
+            # uvicorn trusts X-Forwarded-Proto from the host on the same machine.
+            proto = self.headers.get("X-Forwarded-Proto", "http").split(",")[0].strip().lower()
+            return {
+                "type": "http",
+                "asgi": {"version": "3.0", "spec_version": "2.3"},
+                "http_version": "1.1",
+                "method": self.command,
+                "scheme": proto if proto in ("http", "https") else "http",
+                "path": unquote(split.path),
+                "raw_path": split.path.encode("latin-1"),
+                "query_string": split.query.encode("latin-1"),
+                "root_path": "",
+                "headers": [
+                    (k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in self.headers.items()
+                ],
+                "client": self.client_address[:2],
+                "server": self.server.server_address[:2],
+                "state": {},
+                # The route parameters the host matched (the worker syncs them in).
+                "path_params": dict(target.route_params),
+            }
+
+        def start_answer(self, status: int, headers: list[tuple[str, str]]) -> None:
+            """Status line and headers of a streamed answer (the body follows in writes)."""
+            self._answered = True
+            self.connection.settimeout(self.server.limits.write_timeout)
+            self.send_response(status)
+            for key, value in headers:
+                self.send_header(key, value)
+            self.end_headers()
+
+        def write_answer(self, data: bytes) -> None:
+            self.connection.settimeout(self.server.limits.write_timeout)
+            self.wfile.write(data)
 
         def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
             self._answered = True

@@ -71,24 +71,42 @@ class Invocation:
     invocation_id: str
 
 
-def invoke(
-    function: IndexedFunction, trigger_value: Any, root: Path, *, on_start: Callable | None = None
-) -> Invocation:
-    """Run `function` with `trigger_value` as its trigger argument; its exceptions propagate."""
+@dataclass
+class Call:
+    """The arguments of one call: the trigger value, output holders and the context."""
+
+    kwargs: dict[str, Any]
+    invocation_id: str
+    _outs: dict[str, tuple[QueueOutput, _Out]]
+
+    def outputs(self) -> list[tuple[QueueOutput, Any]]:
+        """The values the function set on its output bindings."""
+        return [(o, h.get()) for o, h in self._outs.values() if h.get() is not None]
+
+
+def prepare(function: IndexedFunction, trigger_value: Any, root: Path) -> Call:
+    """The keyword arguments the worker passes `function` for `trigger_value`."""
     context = _Context(function.name, str(root))
     kwargs: dict[str, Any] = {function.trigger_arg: trigger_value}
     outs = {o.arg_name: (o, _Out()) for o in function.outputs}
     kwargs.update({name: holder for name, (_, holder) in outs.items()})
     if function.takes_context:
         kwargs["context"] = context
+    return Call(kwargs, context.invocation_id, outs)
+
+
+def invoke(
+    function: IndexedFunction, trigger_value: Any, root: Path, *, on_start: Callable | None = None
+) -> Invocation:
+    """Run `function` with `trigger_value` as its trigger argument; its exceptions propagate."""
+    call = prepare(function, trigger_value, root)
     if on_start:
-        on_start(context.invocation_id)
-    result = function.func(**kwargs)
+        on_start(call.invocation_id)
+    result = function.func(**call.kwargs)
     if function.is_async:
         # Each request or message runs on its own thread, so a fresh event loop is safe here.
         result = asyncio.run(result)
-    produced = [(o, h.get()) for o, h in outs.values() if h.get() is not None]
-    return Invocation(result, produced, context.invocation_id)
+    return Invocation(result, call.outputs(), call.invocation_id)
 
 
 def to_http_response(result: Any) -> func.HttpResponse:
