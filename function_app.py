@@ -2,6 +2,11 @@
 
 import azure.functions as func
 
+# HTTP streams: importing the web extension while the app is indexed is what switches the Python
+# worker to FastAPI's Request/Response for every HTTP function (docs/architecture.md, "The HTTP
+# edge"). The blueprints import it too (shared.api.http); named here so the switch is visible.
+import azurefunctions.extensions.http.fastapi  # noqa: F401
+
 import api_meta
 import auth_routes
 import create_draft

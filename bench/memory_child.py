@@ -3,8 +3,9 @@
 `python -P bench/memory_child.py url SIZE` sends an attachment of SIZE bytes by URL (served by
 the sandbox); `python -P bench/memory_child.py body FILE` sends the request body in FILE (a
 base64 attachment inline). A small send first loads every import, token and pool, so the
-growth is the attachment's cost alone. The body is read before the baseline: the Functions
-host hands the app the whole body in memory, so it is not ours to count. The peak is reset
+growth is the attachment's cost alone. The body file is read before the baseline, as the stand-in
+for the connection it arrives on; under HTTP streams the app reads it from there in 64 KiB
+pieces, so holding the body once is part of the growth. The peak is reset
 (Linux /proc/self/clear_refs) just before the baseline so that earlier transient peaks
 (warm-up, reading the file) cannot hide the send's own peak. The peak is read from VmHWM, not
 ru_maxrss: after fork + exec, ru_maxrss starts at the *parent's* peak (Linux keeps the larger

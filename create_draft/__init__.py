@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.api.http import handle
+from shared.api.http import Request, Response, handle
 from shared.settings import QUEUE_DRAFT, STORAGE_CONNECTION
 
 bp = func.Blueprint()
@@ -10,9 +10,9 @@ bp = func.Blueprint()
 
 @bp.function_name("create_draft")
 @bp.route(route="mail/draft", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def create_draft(req: func.HttpRequest) -> func.HttpResponse:
+async def create_draft(req: Request) -> Response:
     """Create a draft in the sender's Drafts; 201 with messageId, webLink, conversationId."""
-    return handle(req, "draft", success_status=201)
+    return await handle(req, "draft", success_status=201)
 
 
 @bp.function_name("mail_draft_queue")

@@ -56,6 +56,8 @@ def sandbox_values(
 
     values = {
         "FUNCTIONS_WORKER_RUNTIME": "python",
+        # HTTP streams need it on Python 3.11 (devhost.streams_mode; infra sets it in Azure).
+        "PYTHON_ENABLE_INIT_INDEXING": "1",
         names.STORAGE_CONNECTION: storage,
         names.KEY_VAULT_URL: sandbox_url,
         names.KEY_VAULT_CREDENTIAL: "client_secret",

@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.api.http import handle
+from shared.api.http import Request, Response, handle
 from shared.settings import QUEUE_EXPORT, STORAGE_CONNECTION
 
 bp = func.Blueprint()
@@ -10,9 +10,10 @@ bp = func.Blueprint()
 
 @bp.function_name("export_mail")
 @bp.route(route="mail/export", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def export_mail(req: func.HttpRequest) -> func.HttpResponse:
-    """A message as .eml (message/rfc822), or PUT to archiveUrl (200 with its size and SHA-256)."""
-    return handle(req, "export")
+async def export_mail(req: Request) -> Response:
+    """A message as .eml (message/rfc822, streamed from Graph), or PUT to archiveUrl (200 with
+    its size and SHA-256)."""
+    return await handle(req, "export")
 
 
 @bp.function_name("mail_export_queue")

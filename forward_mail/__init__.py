@@ -3,7 +3,7 @@ operation."""
 
 import azure.functions as func
 
-from shared.api.http import handle
+from shared.api.http import Request, Response, handle
 from shared.settings import QUEUE_FORWARD, STORAGE_CONNECTION
 
 bp = func.Blueprint()
@@ -11,9 +11,9 @@ bp = func.Blueprint()
 
 @bp.function_name("forward_mail")
 @bp.route(route="mail/forward", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def forward_mail(req: func.HttpRequest) -> func.HttpResponse:
+async def forward_mail(req: Request) -> Response:
     """Forward a mail in its conversation; 200 with the sent forward."""
-    return handle(req, "forward")
+    return await handle(req, "forward")
 
 
 @bp.function_name("mail_forward_queue")

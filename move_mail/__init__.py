@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.api.http import handle
+from shared.api.http import Request, Response, handle
 from shared.settings import QUEUE_MOVE, STORAGE_CONNECTION
 
 bp = func.Blueprint()
@@ -10,9 +10,9 @@ bp = func.Blueprint()
 
 @bp.function_name("move_mail")
 @bp.route(route="mail/move", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def move_mail(req: func.HttpRequest) -> func.HttpResponse:
+async def move_mail(req: Request) -> Response:
     """Move a mail now; 200 with its new message id."""
-    return handle(req, "move")
+    return await handle(req, "move")
 
 
 @bp.function_name("mail_move_queue")

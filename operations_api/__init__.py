@@ -4,7 +4,16 @@ import logging
 
 import azure.functions as func
 
-from shared.api.http import error_response, json_response
+from shared.api.http import (
+    Request,
+    RequestHead,
+    Response,
+    error_response,
+    json_response,
+    read_body,
+    request_head,
+    run_blocking,
+)
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -18,9 +27,18 @@ def valid_id(value: str) -> bool:
 
 @bp.function_name("operation_status")
 @bp.route(route="operations/{operationId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def operation_status(req: func.HttpRequest) -> func.HttpResponse:
+async def operation_status(req: Request) -> Response:
     """The status of a queued or finished operation (404 when unknown or past retention)."""
-    operation_id = req.route_params.get("operationId", "")
+    head = request_head(req)
+    try:
+        body = await read_body(req)
+    except Exception as exc:
+        return error_response(exc, None)
+    return await run_blocking(_status, head, body)
+
+
+def _status(head: RequestHead, body_bytes: bytes) -> Response:
+    operation_id = head.route.get("operationId", "")
     try:
         from shared.errors import OperationNotFound
         from shared.runtime import get_runtime
@@ -33,8 +51,7 @@ def operation_status(req: func.HttpRequest) -> func.HttpResponse:
         from shared.api.request_auth import authorize
 
         # An operation is read with the same right as acting on its connection.
-        body_bytes = req.get_body() or b""
-        authorize(runtime, op.connection, req.method, req.url, req.headers, body_bytes)
+        authorize(runtime, op.connection, head.method, head.url, head.headers, body_bytes)
         body = op.public()
         if body.get("signInUrl", "").startswith("/"):
             # Parked by a queue worker without PUBLIC_BASE_URL: no request to take a base from
@@ -42,7 +59,7 @@ def operation_status(req: func.HttpRequest) -> func.HttpResponse:
             from shared.identity.signin import base_url
 
             body["signInUrl"] = (
-                base_url(runtime.settings.public_base_url, req.url) + body["signInUrl"]
+                base_url(runtime.settings.public_base_url, head.url) + body["signInUrl"]
             )
         return json_response(200, body)
     except Exception as exc:

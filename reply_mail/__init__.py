@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.api.http import handle
+from shared.api.http import Request, Response, handle
 from shared.settings import QUEUE_REPLY, STORAGE_CONNECTION
 
 bp = func.Blueprint()
@@ -10,9 +10,9 @@ bp = func.Blueprint()
 
 @bp.function_name("reply_mail")
 @bp.route(route="mail/reply", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def reply_mail(req: func.HttpRequest) -> func.HttpResponse:
+async def reply_mail(req: Request) -> Response:
     """Reply (or reply to all) in the original's conversation; 200 with the sent answer."""
-    return handle(req, "reply")
+    return await handle(req, "reply")
 
 
 @bp.function_name("mail_reply_queue")

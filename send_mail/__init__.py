@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.api.http import handle
+from shared.api.http import Request, Response, handle
 from shared.settings import QUEUE_SEND, STORAGE_CONNECTION
 
 bp = func.Blueprint()
@@ -10,9 +10,9 @@ bp = func.Blueprint()
 
 @bp.function_name("send_mail")
 @bp.route(route="mail/send", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def send_mail(req: func.HttpRequest) -> func.HttpResponse:
+async def send_mail(req: Request) -> Response:
     """Send a mail now; 200 with the operation id and message id."""
-    return handle(req, "send")
+    return await handle(req, "send")
 
 
 @bp.function_name("mail_send_queue")

@@ -37,6 +37,10 @@ class OperationRecord:
     mask: bool = True
     fields: dict[str, Any] = field(default_factory=dict)
     request_ids: list[str] = field(default_factory=list)
+    # Set by operation_log; `deferred`: the answer outlives the block (a streamed file), so the
+    # line of a block that succeeded waits for finish().
+    started: float = 0.0
+    deferred: bool = False
 
     def address(self, key: str, value: str | None) -> None:
         if value:
@@ -67,7 +71,7 @@ def emit(record: OperationRecord, outcome: str, duration_ms: float) -> None:
 @contextmanager
 def operation_log(record: OperationRecord) -> Iterator[OperationRecord]:
     """Time the block and log one line: outcome `succeeded` or the error code."""
-    start = time.perf_counter()
+    start = record.started = time.perf_counter()
     outcome = "succeeded"
     try:
         yield record
@@ -80,4 +84,10 @@ def operation_log(record: OperationRecord) -> Iterator[OperationRecord]:
         outcome = "internal_error"
         raise
     finally:
-        emit(record, outcome, (time.perf_counter() - start) * 1000)
+        if not (record.deferred and outcome == "succeeded"):
+            emit(record, outcome, (time.perf_counter() - start) * 1000)
+
+
+def finish(record: OperationRecord, outcome: str) -> None:
+    """Log the line of a deferred operation once its answer has ended (timed from its start)."""
+    emit(record, outcome, (time.perf_counter() - record.started) * 1000)

@@ -96,9 +96,14 @@ var appSettings = {
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
-  // Our functions are synchronous and run on the worker's thread pool, whose default size
-  // (cpu count + 4) would cap the concurrency above on a one-vCPU instance.
+  // The queue and timer functions are synchronous and run on the worker's thread pool, whose
+  // default size (cpu count + 4) would cap the concurrency above on a one-vCPU instance. (The
+  // HTTP functions are async, on HTTP streams; their blocking work runs on AnyIO's worker
+  // threads, 40 by default.)
   PYTHON_THREADPOOL_THREAD_COUNT: string(max(httpPerInstanceConcurrency, queueConcurrency))
+  // HTTP streams (every HTTP function gets FastAPI's Request; the export streams its .eml): the
+  // Python 3.11 worker starts the web server the host forwards HTTP requests to only with this.
+  PYTHON_ENABLE_INIT_INDEXING: '1'
   // Our code (shared/settings.py).
   KEY_VAULT_URL: keyVaultUrl
   KEY_VAULT_CREDENTIAL: 'managed_identity'

@@ -40,6 +40,7 @@ HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "PYTHON_THREADPOOL_THREAD_COUNT",
+    "PYTHON_ENABLE_INIT_INDEXING",
 }
 
 
@@ -122,6 +123,12 @@ def test_app_settings_hold_no_secrets(bicep: dict, app_settings: dict) -> None:
             kinds = {d["type"] for d in param.get("decorators", [])}
             assert "secure" not in kinds, f"{file}: @secure() parameter {name}"
         assert "list_keys" not in json.dumps(tree), f"{file} reads account keys"
+
+
+def test_http_streams_get_the_worker_setting_they_need(app_settings: dict) -> None:
+    # function_app imports the HTTP streams extension; without this the Python 3.11 worker never
+    # starts the web server the host forwards HTTP to, and every HTTP call would hang.
+    assert app_settings["PYTHON_ENABLE_INIT_INDEXING"] == "1"
 
 
 def test_app_authenticates_with_its_user_assigned_identity(bicep: dict, app_settings: dict) -> None:

@@ -75,3 +75,20 @@ def test_host_json_pins_the_bundle_and_queue_settings(repo_root):
     assert queues["maxDequeueCount"] == 5
     assert {"batchSize", "visibilityTimeout", "maxPollingInterval"} <= set(queues)
     assert host["extensions"]["http"]["routePrefix"] == "api"
+
+
+def test_every_http_function_is_async_on_the_http_streams_types():
+    """function_app imports the web extension, so the worker serves every HTTP trigger on HTTP
+    streams: each must take the extension's Request and answer a Response, and be async (the
+    blocking work goes to threads; shared.api.http)."""
+    import inspect
+
+    from devhost.streams_mode import check_http_signature, http_streams_enabled
+
+    assert http_streams_enabled({"PYTHON_ENABLE_INIT_INDEXING": "1"})
+    http = [f for f in FUNCTIONS if f.get_trigger().get_binding_name() == "httpTrigger"]
+    assert len(http) >= len(EXPECTED)
+    for fn in http:
+        user = fn.get_user_function()
+        assert inspect.iscoroutinefunction(user), fn.get_function_name()
+        check_http_signature(fn.get_function_name(), user, fn.get_trigger().name, streams=True)

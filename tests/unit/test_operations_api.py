@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import json
 
-import azure.functions as func
 import pytest
 
 from operations_api import operation_status
 from shared.runtime import Runtime, use_runtime
 from shared.settings import Settings
 from tests.fakes import FailingStore
+from tests.http_kit import Answer, call_function, make_request
 
 
-def call(operation_id: str) -> func.HttpResponse:
-    req = func.HttpRequest(
-        method="GET",
-        url=f"http://localhost/api/operations/{operation_id}",
-        body=b"",
+def call(operation_id: str) -> Answer:
+    req = make_request(
+        "GET",
+        f"http://localhost/api/operations/{operation_id}",
         route_params={"operationId": operation_id},
     )
-    return operation_status.build().get_user_function()(req)
+    return call_function(operation_status.build().get_user_function(), req)
 
 
 @pytest.mark.parametrize("operation_id", ["a#b", "x/y", "what?", "not-a-uuid", "1" * 64])
@@ -30,5 +29,5 @@ def test_an_id_that_is_not_a_uuid_is_404_without_touching_storage(operation_id):
     runtime = Runtime(Settings.load(env={}), store=FailingStore())
     with use_runtime(runtime):
         resp = call(operation_id)
-    assert resp.status_code == 404
-    assert json.loads(resp.get_body())["error"]["code"] == "operation_not_found"
+    assert resp.status == 404
+    assert json.loads(resp.body)["error"]["code"] == "operation_not_found"
