@@ -1,5 +1,5 @@
-"""Injected faults: which requests fail, how (status, reset, delay, accept_then_drop), and the
-response of a `status` fault."""
+"""Injected faults: which requests fail, how (status, reset, delay, accept_then_drop,
+drop_mid_body), and the response of a `status` fault."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from sandbox.web import Response
 
-ACTIONS = frozenset({"status", "reset", "delay", "accept_then_drop"})
+ACTIONS = frozenset({"status", "reset", "delay", "accept_then_drop", "drop_mid_body"})
 
 
 class FaultSpecError(ValueError):
@@ -45,6 +45,9 @@ def _normalize(spec: dict[str, Any]) -> dict[str, Any]:
     delay_ms = int(spec.get("delayMs", 0) or 0)
     if delay_ms < 0:
         raise FaultSpecError("delayMs must not be negative")
+    after_bytes = spec.get("afterBytes", 65536)
+    if not isinstance(after_bytes, int) or isinstance(after_bytes, bool) or after_bytes < 0:
+        raise FaultSpecError("afterBytes must be a non-negative integer")
     return {
         "id": spec.get("id") or uuid.uuid4().hex[:12],
         "method": method,
@@ -53,6 +56,7 @@ def _normalize(spec: dict[str, Any]) -> dict[str, Any]:
         "status": status,
         "retryAfter": retry_after,
         "delayMs": delay_ms,
+        "afterBytes": after_bytes,
         "times": times,
         "remaining": times,
         "probability": probability,

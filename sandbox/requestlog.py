@@ -23,6 +23,13 @@ class RequestLog:
             self._entries.append(stored)
             return stored
 
+    def update(self, stored: dict[str, Any] | None, **fields: Any) -> None:
+        """Add `fields` to a stored entry (what append returned); None: nothing was stored."""
+        if stored is None:
+            return
+        with self._lock:
+            stored.update(fields)
+
     def recent(self, limit: int = 200, since: int | None = None) -> list[dict[str, Any]]:
         """The newest `limit` entries (oldest first), only those with seq > since when given."""
         with self._lock:

@@ -210,9 +210,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             _close_body(response.body)
             self._abort(rst=False)
             return
-        self._finish_log(entry, request, started, response.status)
+        stored = self._finish_log(entry, request, started, response.status)
         self._drain(request)
-        self._send(request, response, request_id)
+        cut_after = fault["afterBytes"] if action == "drop_mid_body" else None
+        self._send(request, response, request_id, stored=stored, cut_after=cut_after)
 
     def _drain(self, request: Request) -> None:
         """Read what a streaming handler left unread, so the next request on the link parses."""
@@ -250,13 +251,14 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _finish_log(
         self, entry: dict[str, Any], request: Request, started: float, status: int | None
-    ) -> None:
+    ) -> dict[str, Any] | None:
         entry["status"] = status
         for key in ("tenant", "app", "user"):
             entry[key] = request.log.get(key)
         entry["durationMs"] = round((time.monotonic() - started) * 1000, 1)
         if request.path != "/_sandbox/requests":  # reading the log is not worth logging
-            self.server.ctx.request_log.append(entry)
+            return self.server.ctx.request_log.append(entry)
+        return None
 
     def _abort(self, *, rst: bool) -> None:
         """Close the connection without a response; with rst, make the kernel send a TCP RST."""
@@ -271,7 +273,18 @@ class RequestHandler(BaseHTTPRequestHandler):
             # Closing the raw fd skips the TLS close_notify: the peer sees the link just die.
             socket.socket(fileno=conn.detach()).close()
 
-    def _send(self, request: Request, response: Response, request_id: str) -> None:
+    def _send(
+        self,
+        request: Request,
+        response: Response,
+        request_id: str,
+        *,
+        stored: dict[str, Any] | None = None,
+        cut_after: int | None = None,
+    ) -> None:
+        """Write the response. A streamed body's end is noted in its log entry (`stored`):
+        `bodyEnd` "complete" or "aborted" (the client went away), with `bodyBytes`.
+        `cut_after` (fault drop_mid_body): the connection dies after that many body bytes."""
         body = response.body
         self.send_response(response.status)
         sent = {k.lower() for k in response.headers}
@@ -295,9 +308,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         if request.method == "HEAD" or response.status in (204, 304):
             _close_body(body)
             return
+        if cut_after is not None:
+            self._send_cut(body, chunked, cut_after)
+            return
         if is_bytes:
             self.wfile.write(body)
             return
+        log = self.server.ctx.request_log
+        sent, end = 0, "aborted"
+        log.update(stored, bodyEnd="open", bodyBytes=0)
         try:
             for chunk in body:
                 if not chunk:
@@ -306,10 +325,30 @@ class RequestHandler(BaseHTTPRequestHandler):
                     self.wfile.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
                 else:
                     self.wfile.write(chunk)
+                sent += len(chunk)
             if chunked:
                 self.wfile.write(b"0\r\n\r\n")
+            end = "complete"
         finally:
             _close_body(body)
+            log.update(stored, bodyEnd=end, bodyBytes=sent)
+
+    def _send_cut(self, body: bytes | Iterable[bytes], chunked: bool, limit: int) -> None:
+        """Send at most `limit` bytes of the body, then let the connection die (no RST: the
+        client reads what came, then the end of the stream)."""
+        pieces = [body] if isinstance(body, bytes | bytearray) else body
+        sent = 0
+        try:
+            for chunk in pieces:
+                part = bytes(chunk[: max(limit - sent, 0)])
+                if part:
+                    self.wfile.write(b"%x\r\n%b\r\n" % (len(part), part) if chunked else part)
+                    sent += len(part)
+                if sent >= limit:
+                    break
+        finally:
+            _close_body(body)
+            self._abort(rst=False)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 

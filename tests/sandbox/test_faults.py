@@ -156,6 +156,33 @@ def test_accept_then_drop_on_key_vault_stores_the_secret(fresh_sandbox):
     assert got.json()["value"] == "stored"
 
 
+def test_drop_mid_body_sends_the_head_and_part_of_the_body_then_closes(fresh_sandbox):
+    headers = vault_headers(fresh_sandbox)
+    assert vault(fresh_sandbox, "PUT", "cut", headers, json={"value": "v" * 500}).ok
+    fresh_sandbox.add_fault(
+        method="GET", path="^/secrets/cut$", action="drop_mid_body", afterBytes=20, times=1
+    )
+
+    with requests.Session() as s:
+        resp = s.get(
+            f"{fresh_sandbox.url}/secrets/cut?api-version=7.6",
+            headers=headers,
+            verify=fresh_sandbox.ca,
+            timeout=10,
+            stream=True,
+        )
+        assert resp.status_code == 200
+        declared = int(resp.headers["Content-Length"])
+        received = b""
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            for piece in resp.iter_content(8):
+                received += piece
+
+    assert 0 < len(received) <= 20 < declared  # (a last partial read dies with the error)
+    assert last_entry(fresh_sandbox, "/secrets/cut")["fault"] == "drop_mid_body"
+    assert vault(fresh_sandbox, "GET", "cut", headers).json()["value"] == "v" * 500  # once
+
+
 # --- control API --------------------------------------------------------------------------
 def test_faults_never_hit_the_control_api(fresh_sandbox):
     fresh_sandbox.add_fault(path=".*", action="status", status=500)
@@ -166,11 +193,9 @@ def test_faults_never_hit_the_control_api(fresh_sandbox):
 
 
 def test_a_bad_fault_spec_is_refused(fresh_sandbox):
-    resp = fresh_sandbox.http.post(
-        f"{fresh_sandbox.url}/_sandbox/faults", json={"action": "explode"}
-    )
-
-    assert resp.status_code == 400
+    for spec in ({"action": "explode"}, {"action": "drop_mid_body", "afterBytes": -1}):
+        resp = fresh_sandbox.http.post(f"{fresh_sandbox.url}/_sandbox/faults", json=spec)
+        assert resp.status_code == 400, spec
 
 
 # --- the matcher (pure logic) -------------------------------------------------------------
