@@ -136,10 +136,6 @@ class Settings:
     # Exchange's limit on a whole message (the sender mailbox's MaxSendSize, attachments counted
     # base64-encoded): 35 MB by default, raisable to 150 MB; set it to the tenant's value.
     message_max_bytes: int = setting("MESSAGE_MAX_BYTES", default=35 * 1024 * 1024)
-    # The largest .eml export answers in its HTTP response. The Functions worker hands the host
-    # a response body whole, so it is held in memory: larger mails go to an `archiveUrl`, which
-    # streams them (docs/api.md, export).
-    export_inline_max_bytes: int = setting("EXPORT_INLINE_MAX_BYTES", default=16 * 1024 * 1024)
     operation_retention_days: int = setting("OPERATION_RETENTION_DAYS", default=30)
     # Background work (docs/operations.md): how long parked work waits for a sign-in, and how
     # long a worker's claim on a running operation lasts (≥ functionTimeout).

@@ -155,9 +155,12 @@ def _export_route() -> dict[str, Any]:
     route = _mail_route("Export a mail as .eml", "ExportRequest", "ExportResult", "200")
     done = route["post"]["responses"]["200"]
     done["description"] = (
-        "Without archiveUrl: the message's MIME (RFC 5322), streamed, with Content-Disposition "
-        "naming the file after the subject. With archiveUrl: where it was PUT, its size and "
-        "SHA-256."
+        "Without archiveUrl: the message's MIME (RFC 5322), streamed from Graph whatever its "
+        "size, with Content-Disposition naming the file after the subject and Content-Length "
+        "when Graph gave it (chunked otherwise). Errors come before the first byte; should "
+        "Graph fail after it, the connection is cut: fewer bytes than Content-Length (or no "
+        "last chunk) means the file is incomplete. With archiveUrl: where it was PUT, its size "
+        "and SHA-256."
     )
     done["content"] = {
         "message/rfc822": {"schema": {"type": "string", "contentMediaType": "message/rfc822"}},

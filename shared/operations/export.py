@@ -1,11 +1,11 @@
-"""The export operation: a message's MIME as .eml, answered as a stream or PUT to an archive URL."""
+"""The export operation: a message's MIME as .eml, streamed in the answer or PUT to an archive."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
 from shared.downloads import Download, safe_filename
-from shared.errors import Detail, SenderNotAllowed, ValidationFailed
+from shared.errors import Detail, SenderNotAllowed
 from shared.graph.client import mailbox_path
 from shared.models import ExportRequest, ExportResult
 from shared.operations.archive import (
@@ -31,11 +31,12 @@ def check_mailbox(ctx: OperationContext, mailbox: str) -> None:
 
 
 def export(request: ExportRequest, ctx: OperationContext) -> ExportResult | Download:
-    """The message's .eml: a Download (sync), or PUT to `archiveUrl` (ExportResult).
+    """The message's .eml: a Download streamed from Graph's `$value` (sync), or PUT to
+    `archiveUrl` (ExportResult).
 
-    Raises SenderNotAllowed, ValidationFailed (archiveUrl; also a .eml over
-    EXPORT_INLINE_MAX_BYTES without one), MessageNotFound, ArchiveFailed and Graph's mapped
-    errors. The archive URL is checked before Graph is asked for anything.
+    Raises SenderNotAllowed, ValidationFailed (archiveUrl), MessageNotFound, ArchiveFailed and
+    Graph's mapped errors, all before the first byte of the .eml. The archive URL is checked
+    before Graph is asked for anything.
     """
     check_mailbox(ctx, request.mailbox)
     if request.archive_url:
@@ -56,36 +57,11 @@ def export(request: ExportRequest, ctx: OperationContext) -> ExportResult | Down
         params={"$select": "subject"},
     )
     resp = open_mime(ctx, request.mailbox, message_id)
-    limit = ctx.settings.export_inline_max_bytes
-    length = mime_length(resp)
-    chunks = mime_chunks(resp)
-    if length is None:
-        # Graph did not say the size: read up to the limit (the answer is held whole anyway).
-        held: list[bytes] = []
-        size = 0
-        for piece in chunks:
-            held.append(piece)
-            size += len(piece)
-            if size > limit:
-                resp.close()
-                raise _too_large(f"more than {size}", limit)
-        chunks, length = iter(held), size
-    elif length > limit:
-        resp.close()
-        raise _too_large(str(length), limit)
     return Download(
-        chunks=chunks,
+        chunks=mime_chunks(resp),
         media_type=MIME_TYPE,
         filename=safe_filename(str((message or {}).get("subject") or ""), ".eml"),
-        length=length,
+        # Graph's Content-Length when it gave one; without it the answer is sent chunked.
+        length=mime_length(resp),
         close=resp.close,
-    )
-
-
-def _too_large(size: str, limit: int) -> ValidationFailed:
-    return ValidationFailed(
-        f"The mail's .eml is {size} bytes, more than an export answers in its HTTP response "
-        f"({limit} bytes, EXPORT_INLINE_MAX_BYTES): give archiveUrl to have it PUT there, "
-        "streamed.",
-        details=[Detail("archiveUrl", f"required for a mail over {limit} bytes")],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,22 @@ class Mailboxes:
         )
         resp.raise_for_status()
         return resp.json()
+
+    def mime_digest(self, mailbox: str, message_id: str) -> tuple[int, str]:
+        """Size and SHA-256 of the message's MIME as Graph's `$value` answers it (streamed)."""
+        token = self.app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
+        digest, size = hashlib.sha256(), 0
+        with self.http.get(
+            f"{self.url}/v1.0/users/{mailbox}/messages/{q(message_id)}/$value",
+            headers={"Authorization": f"Bearer {token['access_token']}"},
+            stream=True,
+            timeout=120,
+        ) as resp:
+            resp.raise_for_status()
+            for piece in resp.iter_content(1 << 20):
+                digest.update(piece)
+                size += len(piece)
+        return size, digest.hexdigest()
 
     def messages(self, mailbox: str, folder: str, subject: str | None = None) -> list[dict]:
         items = self.get(f"users/{mailbox}/mailFolders/{q(folder)}/messages", **{"$top": "200"})
