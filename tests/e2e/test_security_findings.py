@@ -16,6 +16,7 @@ from shared.identity import secret_names
 from tests.caller_signing import caller_auth
 from tests.e2e.connections_kit import admin, admin_json, sandbox_flags, sent_items_subjects
 from tests.e2e.connections_kit import stored_secret as read_secret
+from tests.functional.mailboxes import Mailboxes
 
 ADMIN = "administratie@contoso.test"
 ANNA = "anna@contoso.test"
@@ -112,6 +113,46 @@ def test_a_signed_request_is_accepted_once_and_its_replays_and_variations_are_40
         assert resp.json()["error"]["code"] == "unauthorized"
     assert "replay" in replayed.json()["error"]["message"]
     assert sent(sandbox, subject) == 1
+
+
+def graph_calls(sandbox, since: int) -> list[str]:
+    entries = sandbox.control("GET", f"requests?since={since}&limit=500").json()["value"]
+    return [f"{e['method']} {e['path']}" for e in entries if e["path"].startswith("/v1.0/")]
+
+
+def test_an_export_without_the_connections_signature_is_401_before_graph_is_asked(
+    fresh_devhost, sandbox, tmp_path
+):
+    name, key = add_signed(fresh_devhost, tmp_path)
+    subject = f"export signed {uuid.uuid4().hex[:6]}"
+    sent_mail = resend(
+        fresh_devhost,
+        signed_request(fresh_devhost, "/api/mail/send", mail(name, subject), key, name),
+    )
+    assert sent_mail.status_code == 200, sent_mail.text
+    Mailboxes(sandbox.url, sandbox.ca).settle(ADMIN)
+    export = {"connection": name, "mailbox": ADMIN, "messageId": sent_mail.json()["messageId"]}
+    first = signed_request(fresh_devhost, "/api/mail/export", export, key, name)
+
+    # The function key alone, or another key's signature: refused, and Graph never asked.
+    since = sandbox.control("GET", "requests?limit=1").json()["lastSeq"]
+    unsigned = fresh_devhost.post("/api/mail/export", json=export)
+    other_key = resend(
+        fresh_devhost, signed_request(fresh_devhost, "/api/mail/export", export, "x" * 43, name)
+    )
+    assert graph_calls(sandbox, since) == []
+    # Signed: the .eml, streamed; its replay: refused before Graph again.
+    accepted = resend(fresh_devhost, first)
+    since = sandbox.control("GET", "requests?limit=1").json()["lastSeq"]
+    replayed = resend(fresh_devhost, first)
+    assert graph_calls(sandbox, since) == []
+
+    for resp in (unsigned, other_key, replayed):
+        assert resp.status_code == 401, resp.text
+        assert resp.json()["error"]["code"] == "unauthorized"
+    assert accepted.status_code == 200, accepted.text[:300]
+    assert accepted.headers["Content-Type"] == "message/rfc822"
+    assert f"Subject: {subject}".encode() in accepted.content
 
 
 # --- finding 1: replacing a connection keeps its security fields ---------------------------
