@@ -1,9 +1,11 @@
 """Per-invocation peak memory of this process (Linux VmHWM), for `DEVHOST_REPORT_PEAK_MEMORY`.
 
-The Functions host holds a request's body before the worker's function runs; the devhost does
-the same, so the peak is reset after the body is read and read again when the function has
-answered: the growth is what the function itself added. Meaningful when one request runs at a
-time (the peak is per process).
+The classic Functions host holds a request's body before the worker's function runs; the
+devhost does the same, so the peak is reset after the body is read and read again when the
+function has answered: the growth is what the function itself added. Under HTTP streams the
+function reads its body itself: the peak is reset when the invocation starts, read and reset
+again once the function holds the whole body (the growth while reading), and read when the
+answer has been sent. Meaningful when one request runs at a time (the peak is per process).
 """
 
 from __future__ import annotations
