@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import logging
 import queue
 import select
 import socket
@@ -22,8 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devhost.http_framing import BodyPieces, FramingError, Truncated
-
-log = logging.getLogger("devhost.http")
 
 # How often the connection thread looks for a client that hung up while the app is busy.
 _WATCH_SECONDS = 0.1
@@ -46,7 +43,7 @@ class Outcome:
 class AsgiExchange:
     """`receive` and `send` for the app (loop side), carried out by `serve` (connection side).
 
-    `writer(status, headers)` writes the status line and headers; `write(data)` writes raw
+    `start(status, headers)` writes the status line and headers; `write(data)` writes raw
     bytes (OSError when the client is gone); `on_body_read()` runs once the whole body has been
     handed to the app (the peak-memory report resets there).
     """
