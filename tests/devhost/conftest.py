@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from devhost.http_host import ConnectionLimits, DevhostServer, HttpHost, make_server
 from devhost.local_settings import write_local_settings
 from devhost.services import Service, start_devhost
 
@@ -20,6 +23,20 @@ FIXTURE_KEY = "fixture-function-key"
 FIXTURE_MASTER_KEY = "fixture-master-key"
 # Short enough that a killed devhost's message comes back within the test's bounded wait.
 FIXTURE_LEASE_SECONDS = "3"
+
+
+@contextlib.contextmanager
+def serving(host: HttpHost, **limits: float) -> Iterator[DevhostServer]:
+    """`host` served in-process on a free port with the given connection limits, until the end."""
+    server = make_server(host, 0, limits=ConnectionLimits(**limits))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
 
 
 @dataclass

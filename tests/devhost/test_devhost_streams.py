@@ -29,9 +29,10 @@ from azurefunctions.extensions.http.fastapi import (
 )
 
 from devhost.app_index import IndexedFunction
-from devhost.http_host import ConnectionLimits, DevhostServer, HttpHost, make_server
+from devhost.http_host import DevhostServer, HttpHost
 from devhost.keys import HostKeys
 from devhost.routes import compile_route
+from tests.devhost.conftest import serving
 
 PATIENCE = 10.0
 KEY = "streams-key"
@@ -136,15 +137,10 @@ FUNCTIONS = [
 @contextlib.contextmanager
 def streams_server(**limits: float) -> Iterator[DevhostServer]:
     host = HttpHost(FUNCTIONS, HostKeys(KEY, "master", "test"), Path("."), streams=True)
-    server = make_server(host, 0, limits=ConnectionLimits(**limits))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
     try:
-        yield server
+        with serving(host, **limits) as server:
+            yield server
     finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
         assert host.worker is not None
         host.worker.stop()
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 import contextlib
 import http.client
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devhost.http_host import ConnectionLimits, DevhostServer, HttpHost, make_server
+from devhost.http_host import DevhostServer, HttpHost
 from devhost.keys import HostKeys
-from tests.devhost.conftest import FIXTURE_KEY
+from tests.devhost.conftest import FIXTURE_KEY, serving
 
 # Bounded waits: far longer than the short limits below, so only a server that never closes
 # the connection makes a test fail.
@@ -29,16 +28,8 @@ PATIENCE = 10.0
 @contextlib.contextmanager
 def devhost_server(**limits: float) -> Iterator[DevhostServer]:
     """An in-process devhost HTTP server with no functions and the given limits."""
-    host = HttpHost([], HostKeys("k", "m", "test"), Path("."))
-    server = make_server(host, 0, limits=ConnectionLimits(**limits))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(HttpHost([], HostKeys("k", "m", "test"), Path(".")), **limits) as server:
         yield server
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
 
 
 def connect(port: int) -> socket.socket:
