@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -34,6 +35,20 @@ def test_with_services(sandbox, azurite):
 """
 UP_WITHIN = 120.0  # seconds for the inner session to start both services, on a slow machine
 GONE_WITHIN = 10.0
+
+
+def _as_from_a_terminal() -> Callable[[], None]:
+    """The inner run's `preexec_fn`: it dies with this test, and SIGINT ends it as Ctrl-C does in
+    a terminal, also where this test run ignores SIGINT (a background job of a shell without job
+    control, as a CI runner may start it): a child inherits the ignoring, and Python keeps it."""
+    dies_with_parent = die_with_parent()
+
+    def preexec() -> None:
+        if dies_with_parent is not None:
+            dies_with_parent()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    return preexec
 
 
 @pytest.mark.parametrize("ending", ["failed", "SIGINT", "SIGTERM", "SIGKILL"])
@@ -60,7 +75,7 @@ def test_an_ended_test_run_leaves_no_service_running(tmp_path, ending):
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=die_with_parent(),
+            preexec_fn=_as_from_a_terminal(),
         )
     try:
         deadline = time.monotonic() + UP_WITHIN
