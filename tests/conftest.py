@@ -28,6 +28,37 @@ _copies = itertools.count()
 # The sandbox's explicit fast mode (docs/sandbox.md): sent copies filed at once, no sending rate.
 # Only for tests that send many mails and test no timing; everything else runs realistic.
 INSTANT_TIMING = {"sentCopyDelayMs": 0, "sendRatePerMinute": None}
+# The modules that take longest, longest first (as measured on 2 busy cores). `make test` runs
+# the suite on pytest-xdist workers, each module on one worker (`--dist loadfile`); the workers
+# take these first, so that none is left to run alone at the end (tests/unit/test_suite_order.py).
+LONGEST_FIRST = (
+    "tests/e2e/test_schemathesis.py",
+    "tests/e2e/test_connections_service_account.py",
+    "tests/e2e/test_scale_out.py",
+    "tests/e2e/test_run_all_signals.py",
+    "tests/e2e/test_memory_edge.py",
+    "tests/e2e/test_filing_campaign.py",
+    "tests/e2e/test_signin_health.py",
+    "tests/e2e/test_user_signin.py",
+    "tests/e2e/test_security_findings.py",
+    "tests/e2e/test_background_parked.py",
+    "tests/infra/test_packaging.py",
+    "tests/e2e/test_admin_cli.py",
+    "tests/e2e/test_fault_campaign.py",
+    "tests/e2e/test_admin_audit.py",
+    "tests/infra/test_checkov.py",
+    "tests/infra/test_functions_doctor.py",
+    "tests/e2e/test_fixture_cleanup.py",
+    "tests/e2e/test_conversations_e2e.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a pytest-xdist worker: the LONGEST_FIRST modules first, the rest in their own order."""
+    if not hasattr(config, "workerinput"):
+        return  # a run in one process keeps pytest's order
+    rank = {module: position for position, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))
 
 
 def q(graph_id: str) -> str:
