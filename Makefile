@@ -4,8 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INFRA_VENV := .venv-infra
+# pytest-xdist workers for `make test` and `make test-fast` (README "Running the tests");
+# PYTEST_WORKERS=0 runs the tests in this one process, for pdb or print debugging.
+PYTEST_WORKERS ?= 3
+export PYTEST_WORKERS
 
-.PHONY: help run stop test test-fast lint layers format bench deps doctor clean
+.PHONY: help run stop test test-fast test-deps lint layers format bench deps doctor clean
 
 help:
 	@echo "make run    - start the sandbox, Azurite and the devhost with a ready connection"
@@ -57,20 +61,25 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: deps $(INFRA_VENV)/.installed
+# The three installs are independent of each other: side by side they take the time of the
+# longest (each one's output is printed in one piece when it is done).
+test-deps:
+	@$(MAKE) --no-print-directory -j3 --output-sync=target $(VENV)/.installed node_modules/.installed $(INFRA_VENV)/.installed
+	@bash scripts/ensure-chromium.sh
+
+# ruff first (a second); then pytest, with the layer contracts and pyright beside it
+# (scripts/test-suite.sh prints their report after pytest's and fails if either failed).
+# Python may cache compiled modules here (__pycache__, git-ignored): the suite starts some
+# hundreds of Python processes that would otherwise each compile the same sources again.
+test: export PYTHONDONTWRITEBYTECODE :=
+test: test-deps
 	@echo "==> ruff"
 	$(VENV)/bin/ruff check .
-	@echo "==> layers and types"
-	$(VENV)/bin/lint-imports
-	node_modules/.bin/pyright
-	@echo "==> pytest"
-	@# Exit 5 means pytest collected nothing: that is a broken suite, never a pass.
-	@$(PY) -m pytest; status=$$?; \
-	  if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
-	  exit $$status
+	@bash scripts/test-suite.sh
 
+test-fast: export PYTHONDONTWRITEBYTECODE :=
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -m "not browser and not slow"
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not browser and not slow"
 
 # The third-party view of the app as Azure sees it; make test runs it too
 # (tests/infra/test_functions_doctor.py) and docs/deploy.md explains what it still reports.
