@@ -58,7 +58,7 @@ def test_a_504_on_a_post_is_outcome_unknown_and_not_repeated(ops: Ops):
     with pytest.raises(GraphOutcomeUnknown):
         ctx.graph.post(f"users/{ADMIN}/sendMail", json=message)
     posts = [r for r in ops.sandbox.requests_log() if r.get("path", "").endswith("/sendMail")]
-    assert len(posts) == 1  # one attempt: a second could have sent the mail twice
+    assert len(posts) == 1, posts  # one attempt: a second could have sent the mail twice
 
 
 def test_a_503_without_retry_after_on_a_post_is_outcome_unknown(ops: Ops):
