@@ -100,15 +100,14 @@ class Devhost:
         return self.request("POST", path, json=json, **kw)
 
 
-@pytest.fixture(scope="session")
-def devhost(sandbox, azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
-    """The product's function app on a devhost (port 0) with the sandbox connection stored."""
-    tmp = tmp_path_factory.mktemp("e2e-devhost")
+def start_product_devhost(sandbox, storage: str, tmp: Path) -> Devhost:
+    """The product's function app on a started devhost (port 0) against `sandbox` and the
+    storage connection string `storage`, with the sandbox connection stored; files in `tmp`."""
     settings = tmp / "local.settings.json"
     values = sandbox_values(
         sandbox_url=sandbox.url,
         ca_file=sandbox.ca,
-        storage=azurite.connection_string,
+        storage=storage,
         devhost_port=None,
     )
     # The sandbox's own send rate is the one these tests meet (some lift it to send hundreds);
@@ -117,7 +116,15 @@ def devhost(sandbox, azurite, tmp_path_factory: pytest.TempPathFactory) -> Itera
     write_local_settings(settings, values, http_port=0)
     host = Devhost(settings, tmp / "state", sandbox.url, sandbox.ca)
     host.bootstrap()
-    host.start()
+    return host.start()
+
+
+@pytest.fixture(scope="session")
+def devhost(sandbox, azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
+    """The product's function app on a devhost (port 0) with the sandbox connection stored."""
+    host = start_product_devhost(
+        sandbox, azurite.connection_string, tmp_path_factory.mktemp("e2e-devhost")
+    )
     try:
         yield host
     finally:

@@ -5,6 +5,10 @@ loader does not work with the pytest pinned here (it reads a private node attrib
 removed). Bounded: few examples per operation, a fixed seed, a time budget; raise
 E2E_SCHEMATHESIS_EXAMPLES for a deeper run. The function key goes on every generated request
 so the cases reach the functions; invalid payloads must be answered 4xx, never 5xx.
+
+The run has a devhost and an Azurite of its own: the operations its generated requests queue
+(async sends from the sandbox's mailboxes among them) end with this module, instead of running
+on beside the tests that share the session's devhost and sandbox after it.
 """
 
 from __future__ import annotations
@@ -12,14 +16,35 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from devhost.services import azurite_connection_string, start_azurite
+from tests.e2e.conftest import Devhost, start_product_devhost
 
 MAX_EXAMPLES = os.environ.get("E2E_SCHEMATHESIS_EXAMPLES", "10")
 ST = Path(sys.executable).with_name("st")
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", name="devhost")
+def own_devhost(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
+    """The product's app as the session's `devhost` has it, on this module's own Azurite."""
+    storage = start_azurite()
+    try:
+        host = start_product_devhost(
+            sandbox, azurite_connection_string(storage), tmp_path_factory.mktemp("st-devhost")
+        )
+        try:
+            yield host
+        finally:
+            host.stop()
+            host.http.close()
+    finally:
+        storage.stop()
 
 
 def test_api_answers_generated_requests_without_5xx_and_within_its_schema(devhost, tmp_path):
