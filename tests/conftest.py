@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import os
@@ -158,14 +159,21 @@ class Azurite:
     connection_string: str
 
 
-@pytest.fixture(scope="session")
-def azurite() -> Iterator[Azurite]:
-    """One in-memory Azurite for the session."""
+@contextlib.contextmanager
+def running_azurite() -> Iterator[Azurite]:
+    """An in-memory Azurite on a free port, stopped on leaving."""
     service = start_azurite()
     try:
         yield Azurite(service, azurite_connection_string(service))
     finally:
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """One in-memory Azurite for the session."""
+    with running_azurite() as storage:
+        yield storage
 
 
 @pytest.fixture(scope="session")

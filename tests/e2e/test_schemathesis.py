@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.services import azurite_connection_string, start_azurite
+from tests.conftest import running_azurite
 from tests.e2e.conftest import Devhost, start_product_devhost
 
 MAX_EXAMPLES = os.environ.get("E2E_SCHEMATHESIS_EXAMPLES", "10")
@@ -33,18 +33,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module", name="devhost")
 def own_devhost(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
     """The product's app as the session's `devhost` has it, on this module's own Azurite."""
-    storage = start_azurite()
-    try:
+    with running_azurite() as storage:
         host = start_product_devhost(
-            sandbox, azurite_connection_string(storage), tmp_path_factory.mktemp("st-devhost")
+            sandbox, storage.connection_string, tmp_path_factory.mktemp("st-devhost")
         )
         try:
             yield host
         finally:
             host.stop()
             host.http.close()
-    finally:
-        storage.stop()
 
 
 # The suite's critical path: 130-250 s on 3 workers on 2 cores, over the default 300 s

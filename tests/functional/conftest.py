@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -17,9 +17,25 @@ from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.work.queueing import Queues
 from shared.work.table_store import TableOperationStore
-from tests.conftest import SEED_CLIENT_ID, SEED_CLIENT_SECRET, SEED_TENANT_ID, Sandbox
+from tests.conftest import (
+    SEED_CLIENT_ID,
+    SEED_CLIENT_SECRET,
+    SEED_TENANT_ID,
+    Azurite,
+    Sandbox,
+    running_azurite,
+)
 
 CONNECTION = "contoso.test"
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """An Azurite of these tests' own. The e2e tests' devhost lives for the whole session on
+    the shared one and listens on the product's queues: it would take the messages these tests
+    queue and then read back (an xdist worker may run both directories)."""
+    with running_azurite() as storage:
+        yield storage
 
 
 @pytest.fixture
