@@ -263,14 +263,21 @@ class WebView:
         )
         return _page(f"{box.address} conversations", body)
 
-    def message(self, req: Request) -> Response:
+    def _message_row(self, req: Request) -> tuple[dict, dict] | Response:
+        """The stored row and data of the page's message, or the 404 page that says why not."""
         if self.graph is None:
             return _not_found("Graph is not available.")
-        store = self.graph.store
-        row = store.message_anywhere(unquote(req.params["message"]))
+        row = self.graph.store.message_anywhere(unquote(req.params["message"]))
         if row is None:
             return _not_found("No such message (it may have moved: ids change on a move).")
-        data = json.loads(row["data"])
+        return row, json.loads(row["data"])
+
+    def message(self, req: Request) -> Response:
+        found = self._message_row(req)
+        if isinstance(found, Response):
+            return found
+        row, data = found
+        store = self.graph.store
         folder = store.folder_by_id(row["folder_id"])
         box = next((m for m in self.ctx.directory.mailboxes() if m.id == row["mailbox"]), None)
         tenant = self.ctx.directory.tenant(box.tenant_id).domain if box else ""
@@ -360,13 +367,11 @@ class WebView:
 
     def eml(self, req: Request) -> Response:
         """The message's MIME (what Graph's $value answers) as a .eml download."""
-        if self.graph is None:
-            return _not_found("Graph is not available.")
+        found = self._message_row(req)
+        if isinstance(found, Response):
+            return found
+        row, data = found
         store = self.graph.store
-        row = store.message_anywhere(unquote(req.params["message"]))
-        if row is None:
-            return _not_found("No such message (it may have moved: ids change on a move).")
-        data = json.loads(row["data"])
         builder = MimeBuilder(store.attachments, lambda att: store.blob_chunks(att, CHUNK_BYTES))
         rendering = builder.render(data, row["immutable_id"])
         name = re.sub(r'[\x00-\x1f\x7f"\\/]+', " ", data.get("subject") or "message").strip()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import ssl
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.loopback_https import start_https_server, stop_https_server
 
 
 @dataclass
@@ -46,8 +46,6 @@ class ArchiveServer:
         return f"https://127.0.0.1:{port}{path}" + (f"?{query}" if query else "")
 
     def __enter__(self) -> ArchiveServer:
-        from sandbox.certs import load_or_create_ca, server_context
-
         owner = self
         self._dir = tempfile.TemporaryDirectory(prefix="archive-")
         folder = Path(self._dir.name)
@@ -88,16 +86,11 @@ class ArchiveServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        context: ssl.SSLContext = server_context(load_or_create_ca(self.ca_dir))
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = start_https_server(self.ca_dir, Handler)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         assert self.server is not None
-        self.server.shutdown()
-        self.server.server_close()
+        stop_https_server(self.server)
         if self._dir is not None:
             self._dir.cleanup()

@@ -11,8 +11,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from devhost.local_settings import sandbox_values, write_local_settings
 from devhost.services import ROOT, start_devhost
 from tests.e2e.conftest import Devhost
 from tests.functional.mailboxes import Mailboxes
+from tests.loopback_https import start_https_server, stop_https_server
 
 OP_PROPERTY = "String {3f5c8a2e-7b1d-4e6f-9a0c-2d4b6e8f1a3c} Name OperationId"
 SIGNED_CONNECTION = "signed.contoso.test"
@@ -254,8 +253,6 @@ class CallbackReceiver:
         return f"https://127.0.0.1:{self.server.server_address[1]}/docuflow/callback"
 
     def __enter__(self) -> CallbackReceiver:
-        from sandbox.certs import load_or_create_ca, server_context
-
         received = self.received
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -268,22 +265,9 @@ class CallbackReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context: ssl.SSLContext = server_context(load_or_create_ca(self.ca_dir))
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = start_https_server(self.ca_dir, Handler)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         assert self.server is not None
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def until(predicate: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
+        stop_https_server(self.server)

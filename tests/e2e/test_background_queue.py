@@ -22,10 +22,9 @@ from tests.e2e.background_support import (
     finished,
     queue_length,
     sent_copies,
-    until,
     wait_status,
 )
-from tests.functional.mailboxes import Mailboxes
+from tests.functional.mailboxes import Mailboxes, until
 
 pytestmark = pytest.mark.timeout(120)
 

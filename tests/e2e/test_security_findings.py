@@ -439,7 +439,8 @@ def test_finding_10_a_finished_operation_keeps_no_callback_query(
 ):
     from azure.data.tables import TableClient
 
-    from tests.e2e.background_support import CallbackReceiver, finished, until, wait_status
+    from tests.e2e.background_support import CallbackReceiver, finished, wait_status
+    from tests.functional.mailboxes import until
 
     name, key = add_signed(
         fresh_devhost, tmp_path, "--callback-host", "127.0.0.1", "--allow-private-attachment-hosts"
