@@ -69,9 +69,9 @@ def probe(
             "message": f"{conn.name}: signed in and can read {address}'s Inbox.",
         }
         if send_to:
-            from shared import operations
             from shared.api.validation import decode
             from shared.models import SendRequest
+            from shared.operations import direct as operations
 
             body = {
                 "connection": conn.name,

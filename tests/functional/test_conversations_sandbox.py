@@ -11,7 +11,6 @@ import uuid
 
 import pytest
 
-from shared import operations
 from shared.api.validation import decode
 from shared.errors import (
     DraftAlreadySent,
@@ -23,6 +22,7 @@ from shared.errors import (
 )
 from shared.graph.limiter import InstanceLimits
 from shared.models import DraftRequest, ForwardRequest, ReplyRequest, SendRequest
+from shared.operations import direct as operations
 from shared.operations.context import Progress
 from shared.operations.reply import forward, reply
 from shared.runtime import Runtime

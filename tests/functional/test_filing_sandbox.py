@@ -12,11 +12,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from shared import operations
 from shared.api.validation import decode
 from shared.downloads import Download
 from shared.errors import Pending, Throttled, ValidationFailed
 from shared.models import ExportRequest, MoveRequest, ReplyRequest, SendRequest
+from shared.operations import direct as operations
 from shared.operations.context import Progress
 from tests.archive_server import ArchiveServer
 from tests.conftest import q

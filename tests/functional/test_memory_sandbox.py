@@ -19,7 +19,7 @@ CHILD = textwrap.dedent(
     """
     import json, sys, uuid
     from bench.memory_child import peak_rss_bytes, reset_peak
-    from shared import operations
+    from shared.operations import direct as operations
     from shared.models import SendRequest
     from shared.runtime import Runtime
     from shared.settings import Settings

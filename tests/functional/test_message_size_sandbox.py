@@ -11,10 +11,10 @@ import uuid
 
 import pytest
 
-from shared import operations
 from shared.api.validation import decode
 from shared.errors import PayloadTooLarge, to_http
 from shared.models import SendRequest
+from shared.operations import direct as operations
 from tests.functional.conftest import CONNECTION, Ops
 
 ADMIN = "administratie@contoso.test"

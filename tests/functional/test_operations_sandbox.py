@@ -9,7 +9,6 @@ import uuid
 import pytest
 
 from sandbox.files import expected_bytes
-from shared import operations
 from shared.api.validation import decode
 from shared.errors import (
     FolderNotFound,
@@ -19,6 +18,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.models import DraftRequest, MoveRequest, SendRequest
+from shared.operations import direct as operations
 from tests.conftest import q
 from tests.functional.conftest import CONNECTION, Ops, until
 

@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 
-from shared import operations
 from shared.api.validation import decode
 from shared.errors import (
     GraphOutcomeUnknown,
@@ -18,6 +17,7 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.models import SendRequest
+from shared.operations import direct as operations
 from shared.operations.context import Progress
 from shared.operations.exactly_once import SEND_ISSUED
 from tests.functional.conftest import CONNECTION, Ops, until

@@ -342,9 +342,9 @@ def test_every_refused_sign_in_link_gets_the_same_answer(fresh_sandbox, caplog):
 
 @pytest.mark.parametrize("size", [UPLOAD_THRESHOLD, UPLOAD_THRESHOLD + 1, 3_100_000])
 def test_attachments_around_the_inline_threshold_arrive_whole(ops, size):
-    from shared import operations
     from shared.api.validation import decode
     from shared.models import SendRequest
+    from shared.operations import direct as operations
     from tests.functional.test_operations_sandbox import ADMIN, ANNA, attachments_of, find
 
     subject = f"edge {size} {uuid.uuid4()}"
