@@ -1,7 +1,7 @@
 """The operations' functions in one namespace, for code that runs them directly rather than
 through the HTTP edge or a queue (the admin probe, tests): `direct.send(request, ctx)`.
 
-A module of its own, not the package's `__init__`: nothing in the product imports it, so it
+A module of its own, not the package's `__init__`: nothing on the request path imports it, so it
 adds no cycle to the operation modules' imports (see shared/operations/__init__.py).
 """
 

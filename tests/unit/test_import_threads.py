@@ -7,6 +7,9 @@ one thread meets a half-built module (ImportError "partially initialized module"
 the import system finds a cycle of module locks (_DeadlockError), and that request fails with 500.
 `shared/operations/__init__.py` importing its own modules made such a cycle (the 500s seen in
 test_200_sends_cost_at_most_2_token_requests_and_2_key_vault_reads_per_process).
+Each process first imports `function_app`, as the worker has when requests arrive: the race
+that matters is between the modules that load later (the stdlib's own, e.g. `typing`, can race
+too when nothing loaded them first, which never happens in the worker).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ RUNS = 6
 SCRIPT = textwrap.dedent(
     """
     import importlib, random, sys, threading
+    import function_app  # what the worker has loaded (indexing) before the first request
     modules = sys.argv[2:]
     seed = int(sys.argv[1])
     sys.setswitchinterval(1e-6)
