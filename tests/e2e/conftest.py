@@ -7,6 +7,7 @@ also resets the sandbox (which empties its Key Vault) and stores the connection 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -119,17 +120,23 @@ def start_product_devhost(sandbox, storage: str, tmp: Path) -> Devhost:
     return host.start()
 
 
-@pytest.fixture(scope="session")
-def devhost(sandbox, azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
-    """The product's function app on a devhost (port 0) with the sandbox connection stored."""
-    host = start_product_devhost(
-        sandbox, azurite.connection_string, tmp_path_factory.mktemp("e2e-devhost")
-    )
+@contextlib.contextmanager
+def running_product_devhost(sandbox, storage: str, tmp: Path) -> Iterator[Devhost]:
+    """`start_product_devhost`, stopped (and its HTTP session closed) on leaving."""
+    host = start_product_devhost(sandbox, storage, tmp)
     try:
         yield host
     finally:
         host.stop()
         host.http.close()
+
+
+@pytest.fixture(scope="session")
+def devhost(sandbox, azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
+    """The product's function app on a devhost (port 0) with the sandbox connection stored."""
+    tmp = tmp_path_factory.mktemp("e2e-devhost")
+    with running_product_devhost(sandbox, azurite.connection_string, tmp) as host:
+        yield host
 
 
 @pytest.fixture

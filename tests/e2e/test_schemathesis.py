@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import running_azurite
-from tests.e2e.conftest import Devhost, start_product_devhost
+from tests.e2e.conftest import Devhost, running_product_devhost
 
 MAX_EXAMPLES = os.environ.get("E2E_SCHEMATHESIS_EXAMPLES", "10")
 ST = Path(sys.executable).with_name("st")
@@ -33,15 +33,12 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module", name="devhost")
 def own_devhost(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devhost]:
     """The product's app as the session's `devhost` has it, on this module's own Azurite."""
-    with running_azurite() as storage:
-        host = start_product_devhost(
-            sandbox, storage.connection_string, tmp_path_factory.mktemp("st-devhost")
-        )
-        try:
-            yield host
-        finally:
-            host.stop()
-            host.http.close()
+    tmp = tmp_path_factory.mktemp("st-devhost")
+    with (
+        running_azurite() as storage,
+        running_product_devhost(sandbox, storage.connection_string, tmp) as host,
+    ):
+        yield host
 
 
 # The suite's critical path: 130-250 s on 3 workers on 2 cores, over the default 300 s
